@@ -1,0 +1,72 @@
+// The interface every platform backend implements, and the sink its capture thread feeds.
+//
+// Life cycle, driven by the element's state changes:
+//   open()   READY->PAUSED   resolve and check the target, connect to the audio service
+//   start()  ->PLAYING       begin delivering packets to the sink from the backend's own thread
+//   stop()   PLAYING->       stop delivering; start() may follow again
+//   close()  PAUSED->READY
+// A backend's capture code knows nothing of GStreamer.
+#pragma once
+
+#include <cstdint>
+
+#include "audio_format.h"
+#include "capture_error.h"
+#include "packet.h"
+#include "target_spec.h"
+
+namespace procaudio {
+
+// Called on the backend's capture thread only, never concurrently. Never blocks.
+class CaptureSink {
+ public:
+  virtual ~CaptureSink() = default;
+  virtual void on_packet(const Packet &packet) = 0;
+  // The OS sent nothing for a while (an idle target may send no packets at all): lets the
+  // engine keep the stream live with silence up to `now_ns` minus the backend's idle margin.
+  virtual void on_idle(uint64_t now_ns) = 0;
+  // The target process is gone: the stream ends after what was captured.
+  virtual void on_target_exit() = 0;
+  // A fatal failure; the backend delivers nothing after it.
+  virtual void on_error(const CaptureError &error) = 0;
+};
+
+struct CaptureConfig {
+  AudioFormat format;
+  uint64_t latency_ns = 10'000'000;  // the element's latency-time: one chunk
+  uint64_t buffer_ns = 200'000'000;  // the element's buffer-time
+};
+
+class CaptureBackend {
+ public:
+  virtual ~CaptureBackend() = default;
+
+  // The formats start() accepts. Must not depend on open().
+  virtual FormatCaps formats() const = 0;
+
+  // Resolves and checks the target (a validated spec) and connects to the audio service.
+  // No audio flows yet.
+  virtual CaptureError open(const TargetSpec &target) = 0;
+
+  // Starts capturing in `config.format` and calls `sink` from the backend's own thread
+  // until stop(). The sink outlives the capture.
+  virtual CaptureError start(const CaptureConfig &config, CaptureSink &sink) = 0;
+
+  // Returns once the capture thread will not call the sink again. Idempotent.
+  virtual void stop() = 0;
+
+  // Releases what open() took. Idempotent; implies stop().
+  virtual void close() = 0;
+
+  // Time a frame spends in the OS and the backend before it reaches on_packet().
+  virtual uint64_t latency_ns() const = 0;
+
+  // The longest a packet may arrive after its first frame's capture time; idle fill stays
+  // this far behind "now" so that it never covers time real audio will still arrive for.
+  virtual uint64_t idle_margin_ns() const = 0;
+
+  // The pid actually targeted after open() (process-name resolved), 0 for none.
+  virtual uint32_t resolved_pid() const = 0;
+};
+
+}  // namespace procaudio

@@ -1,0 +1,78 @@
+// Timeline: turns the device time of each packet into a continuous sample stream.
+//
+// Stream offsets count every frame the element emits (captured or filled). Times come from an
+// anchor (offset A was captured at device time T): frame n is at T + (n - A) / rate, so times
+// derived from offsets never drift by rounding. Each packet is placed against that prediction:
+//   within the alignment threshold      accepted as is (jitter);
+//   later, after a jump between packets  a gap: filled with silence, so recordings keep time;
+//   later, right after filled silence    the fill is topped up exactly (it is all silence);
+//   flagged discontinuous by the device  any lost time is filled, then a new anchor (resync);
+//   otherwise beyond the threshold       drift or a step back: a new anchor (resync).
+// Real audio is never dropped or moved. While nothing arrives, idle_fill() extends the stream
+// with silence up to a given time.
+#pragma once
+
+#include <cstdint>
+
+namespace procaudio {
+
+// a * b / c without overflow for b, c < 2^32 and results < 2^64.
+uint64_t scale_u64(uint64_t a, uint64_t b, uint64_t c);
+
+class Timeline {
+ public:
+  enum class Resync { kNone, kStart, kDeviceDiscontinuity, kDrift };
+
+  struct Placement {
+    // Silence to insert before the packet, stamped with the anchor in force before it.
+    uint64_t fill_frames = 0;
+    uint64_t fill_offset = 0;
+    uint64_t fill_anchor_offset = 0;
+    uint64_t fill_anchor_time_ns = 0;
+    // A new anchor starts at the packet's first frame.
+    Resync resync = Resync::kNone;
+  };
+
+  struct IdleFill {
+    uint64_t frames = 0;
+    uint64_t offset = 0;
+    bool started = false;  // the stream began with this fill (no packet had come)
+  };
+
+  Timeline(uint32_t rate, uint64_t alignment_threshold_ns);
+
+  void reset();
+  bool started() const { return started_; }
+  uint32_t rate() const { return rate_; }
+
+  // Places a packet of `frames` whose first frame was captured at `device_time_ns`
+  // (`flags` are PacketFlags) and advances the stream past any fill and the packet.
+  Placement place(uint64_t device_time_ns, uint32_t frames, uint32_t flags);
+
+  // Silence, in whole multiples of `granularity` frames, that brings the stream up to
+  // `until_ns`. Starts the stream at `start_ns` if no packet came yet.
+  IdleFill idle_fill(uint64_t until_ns, uint32_t granularity, uint64_t start_ns);
+
+  uint64_t next_offset() const { return next_offset_; }
+  uint64_t anchor_offset() const { return anchor_offset_; }
+  uint64_t anchor_time_ns() const { return anchor_time_ns_; }
+  // Device time of stream offset `offset` (>= the anchor's offset).
+  uint64_t time_at(uint64_t offset) const;
+
+ private:
+  uint64_t frames_to_ns(uint64_t frames) const;
+  uint64_t ns_to_frames_rounded(uint64_t ns) const;
+  void set_anchor(uint64_t offset, uint64_t time_ns);
+
+  const uint32_t rate_;
+  const uint64_t threshold_ns_;
+  bool started_ = false;
+  uint64_t next_offset_ = 0;
+  uint64_t anchor_offset_ = 0;
+  uint64_t anchor_time_ns_ = 0;
+  // End of the previous packet by its own stamp: tells a sudden gap from slow drift.
+  uint64_t previous_end_ns_ = 0;
+  bool previous_was_fill_ = false;
+};
+
+}  // namespace procaudio

@@ -1,0 +1,29 @@
+// The procaudio plugin: registers the process-audio sources this platform has.
+#include "config.h"
+
+#include <gst/gst.h>
+
+#if defined(HAVE_PIPEWIRE)
+#include "pipewire/gstpipewireprocsrc.h"
+#endif
+#if defined(HAVE_WASAPI)
+#include "wasapi/gstwasapiprocsrc.h"
+#endif
+
+static gboolean plugin_init(GstPlugin *plugin) {
+  gboolean ok = TRUE;
+  // Rank NONE: these capture one process, never what autoaudiosrc should pick.
+#if defined(HAVE_PIPEWIRE)
+  ok &= gst_element_register(plugin, "pipewireprocsrc", GST_RANK_NONE, GST_TYPE_PIPEWIRE_PROC_SRC);
+#endif
+#if defined(HAVE_WASAPI)
+  ok &= gst_element_register(plugin, "wasapiprocsrc", GST_RANK_NONE, GST_TYPE_WASAPI_PROC_SRC);
+#endif
+  (void)plugin;
+  return ok;
+}
+
+GST_PLUGIN_DEFINE(GST_VERSION_MAJOR, GST_VERSION_MINOR, procaudio,
+                  "Capture the audio of one process: wasapiprocsrc (Windows), pipewireprocsrc "
+                  "(Linux)",
+                  plugin_init, PACKAGE_VERSION, GST_LICENSE, GST_PACKAGE_NAME, GST_PACKAGE_ORIGIN)
