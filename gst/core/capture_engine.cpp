@@ -40,6 +40,13 @@ void CaptureEngine::begin(uint64_t start_ns) {
   ended_.store(false);
   failed_.store(false);
   error_ = {};
+  stream_.fetch_add(1);
+}
+
+void CaptureEngine::interrupt() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  stream_.fetch_add(1);
+  cond_.notify_all();
 }
 
 void CaptureEngine::reset_stats() {
@@ -222,9 +229,9 @@ bool CaptureEngine::take_pending_gap(Chunk &chunk, void *dst) {
   return true;
 }
 
-CaptureEngine::ReadStatus CaptureEngine::read(Chunk &chunk, void *dst) {
+CaptureEngine::ReadStatus CaptureEngine::read(Chunk &chunk, void *dst, uint64_t stream) {
   for (;;) {
-    if (flushing_.load()) {
+    if (flushing_.load() || stream_.load() != stream) {
       return ReadStatus::kFlushing;
     }
     if (take_pending_gap(chunk, dst)) {
@@ -275,8 +282,9 @@ CaptureEngine::ReadStatus CaptureEngine::read(Chunk &chunk, void *dst) {
     std::unique_lock<std::mutex> lock(mutex_);
     consumer_waiting_.store(true, kRelaxed);
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    cond_.wait(lock, [this] {
-      return ring_->readable() || flushing_.load() || ended_.load() || failed_.load();
+    cond_.wait(lock, [this, stream] {
+      return ring_->readable() || flushing_.load() || stream_.load() != stream ||
+             ended_.load() || failed_.load();
     });
     consumer_waiting_.store(false, kRelaxed);
   }

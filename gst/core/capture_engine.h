@@ -23,6 +23,14 @@ struct EngineSettings {
   uint64_t capacity_frames = 9600;
   uint64_t alignment_threshold_ns = 40'000'000;
   uint64_t idle_margin_ns = 20'000'000;
+
+  bool operator==(const EngineSettings &o) const {
+    return format == o.format && chunk_frames == o.chunk_frames &&
+           capacity_frames == o.capacity_frames &&
+           alignment_threshold_ns == o.alignment_threshold_ns &&
+           idle_margin_ns == o.idle_margin_ns;
+  }
+  bool operator!=(const EngineSettings &o) const { return !(*this == o); }
 };
 
 struct EngineStats {
@@ -72,16 +80,22 @@ class CaptureEngine final : public CaptureSink {
 
   // ---- Streaming thread ----
   enum class ReadStatus { kChunk, kFlushing, kEnded, kFailed };
-  // Waits for the next chunk (at most chunk_frames frames) and copies its samples into `dst`
-  // (room for chunk_frames frames; zeros for a gap). After the end or an error, what was
-  // captured is still handed out first.
-  ReadStatus read(Chunk &chunk, void *dst);
+  // Waits for the next chunk (at most chunk_frames frames) of stream `stream` (a stream_id())
+  // and copies its samples into `dst` (room for chunk_frames frames; zeros for a gap). After
+  // the end or an error, what was captured is still handed out first. Returns kFlushing while
+  // flushing or once `stream` is no longer the current stream.
+  ReadStatus read(Chunk &chunk, void *dst, uint64_t stream);
+  // The current stream; begin() and interrupt() start a new one.
+  uint64_t stream_id() const { return stream_.load(); }
   // Records that a chunk read went downstream at `push_time_ns`.
   void note_pushed(const Chunk &chunk, uint64_t push_time_ns);
 
   // ---- Any thread ----
   // Wakes a waiting read() with kFlushing until set_flushing(false).
   void set_flushing(bool flushing);
+  bool flushing() const { return flushing_.load(); }
+  // Ends the current stream for the reader: a read() of it returns kFlushing, now or later.
+  void interrupt();
   CaptureError error() const;
   EngineStats stats() const;
 
@@ -115,6 +129,7 @@ class CaptureEngine final : public CaptureSink {
   std::condition_variable cond_;
   std::atomic<bool> consumer_waiting_{false};
   std::atomic<bool> flushing_{false};
+  std::atomic<uint64_t> stream_{0};
   std::atomic<bool> ended_{false};
   std::atomic<bool> failed_{false};
   CaptureError error_;  // guarded by mutex_

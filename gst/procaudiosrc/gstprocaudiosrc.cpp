@@ -7,7 +7,9 @@
 
 #include <gst/audio/audio.h>
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "core/capture_engine.h"
@@ -58,8 +60,15 @@ struct GstProcAudioSrcState {
   procaudio::CaptureEngine engine;
   procaudio::Logger log;
   std::unique_ptr<procaudio::CaptureBackend> backend;  // from start() to stop()
+
+  // Capture runs only while PLAYING. GstBaseSrc (1.22) calls create() without its LIVE lock
+  // and does not unblock it on PLAYING->PAUSED, so the element keeps its own flag: a pause
+  // ends the stream, and create() waits here for PLAYING (or unlock) to start a fresh one.
+  // Guards `playing`, `capturing` and backend start/stop.
+  std::mutex capture_mutex;
+  std::condition_variable capture_cond;
+  bool playing = false;
   bool capturing = false;
-  bool engine_configured = false;
 
   GstAudioInfo info;
   bool have_format = false;
@@ -128,15 +137,16 @@ GstDebugLevel to_gst_level(procaudio::LogLevel level) {
   return GST_LEVEL_DEBUG;
 }
 
+// The category is looked up at each line: during instance init GObject presents the base
+// class, not the subclass whose category this should be.
 procaudio::Logger make_logger(GstProcAudioSrc *self) {
-  GstDebugCategory *cat = CAT(self);
   return procaudio::Logger(
-      [cat](procaudio::LogLevel level) {
-        return to_gst_level(level) <= gst_debug_category_get_threshold(cat);
+      [self](procaudio::LogLevel level) {
+        return to_gst_level(level) <= gst_debug_category_get_threshold(CAT(self));
       },
-      [cat, self](procaudio::LogLevel level, const char *file, int line, const char *text) {
-        gst_debug_log(cat, to_gst_level(level), file, "backend", line, G_OBJECT(self), "%s",
-                      text);
+      [self](procaudio::LogLevel level, const char *file, int line, const char *text) {
+        gst_debug_log(CAT(self), to_gst_level(level), file, "backend", line, G_OBJECT(self),
+                      "%s", text);
       });
 }
 
@@ -334,18 +344,19 @@ static gboolean gst_proc_audio_src_start(GstBaseSrc *basesrc) {
     return FALSE;
   }
   state->engine.reset_stats();
-  state->engine_configured = false;
   state->have_format = false;
   state->capturing = false;
   state->backend = std::move(backend);
   return TRUE;
 }
 
+// With capture_mutex held. Ends the stream for a reader still waiting in create().
 static void stop_capture(GstProcAudioSrc *self) {
   GstProcAudioSrcState *state = STATE(self);
   if (state->capturing) {
     state->backend->stop();
     state->capturing = false;
+    state->engine.interrupt();
     SRC_DEBUG(self, "capture stopped");
   }
 }
@@ -353,6 +364,7 @@ static void stop_capture(GstProcAudioSrc *self) {
 static gboolean gst_proc_audio_src_stop(GstBaseSrc *basesrc) {
   GstProcAudioSrc *self = GST_PROC_AUDIO_SRC(basesrc);
   GstProcAudioSrcState *state = STATE(self);
+  std::lock_guard<std::mutex> lock(state->capture_mutex);
   if (state->backend) {
     stop_capture(self);
     state->backend->close();
@@ -364,13 +376,22 @@ static gboolean gst_proc_audio_src_stop(GstBaseSrc *basesrc) {
 static GstStateChangeReturn gst_proc_audio_src_change_state(GstElement *element,
                                                             GstStateChange transition) {
   GstProcAudioSrc *self = GST_PROC_AUDIO_SRC(element);
+  GstProcAudioSrcState *state = STATE(self);
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_PLAYING) {
+    std::lock_guard<std::mutex> lock(state->capture_mutex);
+    state->playing = true;
+    state->capture_cond.notify_all();
+  }
   const GstStateChangeReturn ret =
       GST_ELEMENT_CLASS(gst_proc_audio_src_parent_class)->change_state(element, transition);
-  if (transition == GST_STATE_CHANGE_PLAYING_TO_PAUSED && STATE(self)->backend) {
-    // The base class has unblocked create() and, holding its LIVE lock, seen it return; the
-    // streaming thread now waits for PLAYING (with the stream lock held, so do not take it).
-    // Capture only while PLAYING: the next PLAYING starts a fresh stream.
-    stop_capture(self);
+  if (transition == GST_STATE_CHANGE_PLAYING_TO_PAUSED) {
+    // Capture only while PLAYING; the next PLAYING starts a fresh stream (first buffer
+    // DISCONT). A create() reading the old stream is woken and waits for that.
+    std::lock_guard<std::mutex> lock(state->capture_mutex);
+    state->playing = false;
+    if (state->backend) {
+      stop_capture(self);
+    }
   }
   return ret;
 }
@@ -402,6 +423,7 @@ static gboolean gst_proc_audio_src_set_caps(GstBaseSrc *basesrc, GstCaps *caps) 
                              : procaudio::SampleFormat::kF32LE;
   format.rate = static_cast<uint32_t>(GST_AUDIO_INFO_RATE(&info));
   format.channels = static_cast<uint32_t>(GST_AUDIO_INFO_CHANNELS(&info));
+  std::lock_guard<std::mutex> lock(state->capture_mutex);
   if (state->capturing && format != state->format) {
     SRC_DEBUG(self, "format changed: restarting capture");
     stop_capture(self);
@@ -409,7 +431,6 @@ static gboolean gst_proc_audio_src_set_caps(GstBaseSrc *basesrc, GstCaps *caps) 
   state->info = info;
   state->format = format;
   state->have_format = true;
-  state->engine_configured = false;
   SRC_INFO(self, "negotiated %" GST_PTR_FORMAT, caps);
   return TRUE;
 }
@@ -442,7 +463,10 @@ static gboolean gst_proc_audio_src_query(GstBaseSrc *basesrc, GstQuery *query) {
 static gboolean gst_proc_audio_src_unlock(GstBaseSrc *basesrc) {
   GstProcAudioSrc *self = GST_PROC_AUDIO_SRC(basesrc);
   SRC_DEBUG(self, "unlock");
-  STATE(self)->engine.set_flushing(true);
+  GstProcAudioSrcState *state = STATE(self);
+  state->engine.set_flushing(true);
+  std::lock_guard<std::mutex> lock(state->capture_mutex);
+  state->capture_cond.notify_all();
   return TRUE;
 }
 
@@ -453,6 +477,7 @@ static gboolean gst_proc_audio_src_unlock_stop(GstBaseSrc *basesrc) {
   return TRUE;
 }
 
+// With capture_mutex held.
 static GstFlowReturn start_capture(GstProcAudioSrc *self) {
   GstProcAudioSrcState *state = STATE(self);
   if (!state->have_format) {
@@ -465,7 +490,7 @@ static GstFlowReturn start_capture(GstProcAudioSrc *self) {
   config.format = state->format;
   config.latency_ns = state->active.latency_time_us * GST_USECOND;
   config.buffer_ns = state->active.buffer_time_us * GST_USECOND;
-  if (!state->engine_configured) {
+  {
     procaudio::EngineSettings settings;
     settings.format = state->format;
     settings.chunk_frames = static_cast<uint32_t>(
@@ -473,8 +498,9 @@ static GstFlowReturn start_capture(GstProcAudioSrc *self) {
     settings.capacity_frames = gst_util_uint64_scale_int(state->active.buffer_time_us, rate, 1000000);
     settings.alignment_threshold_ns = kAlignmentThresholdNs;
     settings.idle_margin_ns = state->backend->idle_margin_ns();
-    state->engine.configure(settings);
-    state->engine_configured = true;
+    if (settings != state->engine.settings()) {
+      state->engine.configure(settings);
+    }
   }
   state->engine.begin(state->mapper.monotonic_now());
   state->have_anchor = false;
@@ -544,35 +570,63 @@ static void post_overflow_qos(GstProcAudioSrc *self, GstBuffer *buffer,
   gst_element_post_message(GST_ELEMENT(self), qos);
 }
 
-static GstFlowReturn gst_proc_audio_src_create(GstPushSrc *pushsrc, GstBuffer **out) {
-  GstProcAudioSrc *self = GST_PROC_AUDIO_SRC(pushsrc);
+// A buffer with room for one whole chunk, from the negotiated allocator.
+static GstBuffer *allocate_chunk(GstProcAudioSrc *self) {
   GstProcAudioSrcState *state = STATE(self);
-  if (!state->capturing) {
-    const GstFlowReturn ret = start_capture(self);
-    if (ret != GST_FLOW_OK) {
-      return ret;
-    }
-  }
-  const gsize max_size =
+  const gsize size =
       gsize{state->engine.settings().chunk_frames} * GST_AUDIO_INFO_BPF(&state->info);
   GstAllocator *allocator = nullptr;
   GstAllocationParams params;
   gst_base_src_get_allocator(GST_BASE_SRC(self), &allocator, &params);
-  GstBuffer *buffer = gst_buffer_new_allocate(allocator, max_size, &params);
+  GstBuffer *buffer = gst_buffer_new_allocate(allocator, size, &params);
   if (allocator != nullptr) {
     gst_object_unref(allocator);
   }
   if (buffer == nullptr) {
     GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("Out of memory."),
-                      ("could not allocate a buffer of %" G_GSIZE_FORMAT " bytes", max_size));
-    return GST_FLOW_ERROR;
+                      ("could not allocate a buffer of %" G_GSIZE_FORMAT " bytes", size));
   }
+  return buffer;
+}
 
+static GstFlowReturn gst_proc_audio_src_create(GstPushSrc *pushsrc, GstBuffer **out) {
+  GstProcAudioSrc *self = GST_PROC_AUDIO_SRC(pushsrc);
+  GstProcAudioSrcState *state = STATE(self);
+  GstBuffer *buffer = nullptr;
   procaudio::Chunk chunk;
-  GstMapInfo map;
-  gst_buffer_map(buffer, &map, GST_MAP_WRITE);
-  const procaudio::CaptureEngine::ReadStatus status = state->engine.read(chunk, map.data);
-  gst_buffer_unmap(buffer, &map);
+  procaudio::CaptureEngine::ReadStatus status;
+  for (;;) {
+    uint64_t stream = 0;
+    {
+      std::unique_lock<std::mutex> lock(state->capture_mutex);
+      state->capture_cond.wait(
+          lock, [state] { return state->playing || state->engine.flushing(); });
+      if (state->engine.flushing()) {
+        gst_clear_buffer(&buffer);
+        return GST_FLOW_FLUSHING;
+      }
+      if (!state->capturing) {
+        gst_clear_buffer(&buffer);  // the chunk size may change with a fresh stream
+        const GstFlowReturn ret = start_capture(self);
+        if (ret != GST_FLOW_OK) {
+          return ret;
+        }
+      }
+      stream = state->engine.stream_id();
+    }
+    if (buffer == nullptr && (buffer = allocate_chunk(self)) == nullptr) {
+      return GST_FLOW_ERROR;
+    }
+    GstMapInfo map;
+    gst_buffer_map(buffer, &map, GST_MAP_WRITE);
+    status = state->engine.read(chunk, map.data, stream);
+    gst_buffer_unmap(buffer, &map);
+    if (status != procaudio::CaptureEngine::ReadStatus::kFlushing ||
+        state->engine.flushing()) {
+      break;
+    }
+    SRC_DEBUG(self, "paused: waiting for PLAYING to start a fresh stream");
+  }
 
   switch (status) {
     case procaudio::CaptureEngine::ReadStatus::kChunk:

@@ -67,7 +67,7 @@ TEST(CaptureEngine, FirstChunkIsDiscontThenChunksAreWholeAndContinuous) {
   Chunk c;
   uint64_t offset = 0;
   for (int i = 0; i < 10; ++i) {
-    ASSERT_EQ(engine.read(c, out.data()), ReadStatus::kChunk);
+    ASSERT_EQ(engine.read(c, out.data(), engine.stream_id()), ReadStatus::kChunk);
     EXPECT_EQ(c.discont, i == 0);
     EXPECT_FALSE(c.gap);
     EXPECT_EQ(c.offset, offset);
@@ -87,7 +87,7 @@ TEST(CaptureEngine, SilentPacketsAreDataNotGapAndAreZeroed) {
   feed.packet(480, procaudio::kPacketSilent);
   std::vector<float> out(480, 1.0f);
   Chunk c;
-  ASSERT_EQ(engine.read(c, out.data()), ReadStatus::kChunk);
+  ASSERT_EQ(engine.read(c, out.data(), engine.stream_id()), ReadStatus::kChunk);
   EXPECT_FALSE(c.gap);
   EXPECT_EQ(out[0], 0.0f);
   EXPECT_EQ(out[479], 0.0f);
@@ -105,11 +105,11 @@ TEST(CaptureEngine, GapsBecomeGapChunksOfAtMostOneChunkEach) {
   feed.packet(480);
   std::vector<float> out(480, 7.0f);
   Chunk c;
-  ASSERT_EQ(engine.read(c, out.data()), ReadStatus::kChunk);
+  ASSERT_EQ(engine.read(c, out.data(), engine.stream_id()), ReadStatus::kChunk);
   EXPECT_FALSE(c.gap);
   uint64_t gap = 0;
   while (gap < 4900) {
-    ASSERT_EQ(engine.read(c, out.data()), ReadStatus::kChunk);
+    ASSERT_EQ(engine.read(c, out.data(), engine.stream_id()), ReadStatus::kChunk);
     ASSERT_TRUE(c.gap);
     EXPECT_FALSE(c.discont) << "a filled gap keeps the stream continuous";
     EXPECT_LE(c.frames, 480u);
@@ -117,7 +117,7 @@ TEST(CaptureEngine, GapsBecomeGapChunksOfAtMostOneChunkEach) {
     gap += c.frames;
   }
   EXPECT_EQ(gap, 4900u);
-  ASSERT_EQ(engine.read(c, out.data()), ReadStatus::kChunk);
+  ASSERT_EQ(engine.read(c, out.data(), engine.stream_id()), ReadStatus::kChunk);
   EXPECT_FALSE(c.gap);
   EXPECT_EQ(c.offset, 480u + 4900u);
   EXPECT_EQ(out[0], static_cast<float>(480 + 4900));
@@ -135,7 +135,7 @@ TEST(CaptureEngine, TargetExitDrainsEverythingThenEnds) {
   Chunk c;
   uint64_t total = 0;
   ReadStatus status;
-  while ((status = engine.read(c, out.data())) == ReadStatus::kChunk) {
+  while ((status = engine.read(c, out.data(), engine.stream_id())) == ReadStatus::kChunk) {
     total += c.frames;
   }
   EXPECT_EQ(status, ReadStatus::kEnded);
@@ -151,8 +151,8 @@ TEST(CaptureEngine, ErrorIsReportedAfterWhatWasCaptured) {
   engine.on_error({procaudio::ErrorKind::kDeviceLost, "gone", "errno 5"});
   std::vector<float> out(480);
   Chunk c;
-  EXPECT_EQ(engine.read(c, out.data()), ReadStatus::kChunk);
-  EXPECT_EQ(engine.read(c, out.data()), ReadStatus::kFailed);
+  EXPECT_EQ(engine.read(c, out.data(), engine.stream_id()), ReadStatus::kChunk);
+  EXPECT_EQ(engine.read(c, out.data(), engine.stream_id()), ReadStatus::kFailed);
   EXPECT_EQ(engine.error().kind, procaudio::ErrorKind::kDeviceLost);
   EXPECT_EQ(engine.error().detail, "errno 5");
 }
@@ -164,7 +164,7 @@ TEST(CaptureEngine, FlushingWakesABlockedReaderAndLaterReadsResume) {
   std::vector<float> out(480);
   auto reader = std::async(std::launch::async, [&] {
     Chunk c;
-    return engine.read(c, out.data());
+    return engine.read(c, out.data(), engine.stream_id());
   });
   EXPECT_EQ(reader.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout)
       << "read must block while there is nothing";
@@ -175,7 +175,7 @@ TEST(CaptureEngine, FlushingWakesABlockedReaderAndLaterReadsResume) {
   Feeder feed{engine};
   feed.packet(480);
   Chunk c;
-  EXPECT_EQ(engine.read(c, out.data()), ReadStatus::kChunk);
+  EXPECT_EQ(engine.read(c, out.data(), engine.stream_id()), ReadStatus::kChunk);
 }
 
 TEST(CaptureEngine, AProducerOnAnotherThreadWakesTheReader) {
@@ -192,7 +192,7 @@ TEST(CaptureEngine, AProducerOnAnotherThreadWakesTheReader) {
   std::vector<float> out(480);
   Chunk c;
   uint64_t total = 0;
-  while (engine.read(c, out.data()) == ReadStatus::kChunk) {
+  while (engine.read(c, out.data(), engine.stream_id()) == ReadStatus::kChunk) {
     ASSERT_EQ(out[0], static_cast<float>(c.offset));
     total += c.frames;
   }
@@ -211,14 +211,14 @@ TEST(CaptureEngine, OverflowDropsTheOldestCountsThemAndMarksTheNextChunk) {
   }
   std::vector<float> out(480);
   Chunk c;
-  ASSERT_EQ(engine.read(c, out.data()), ReadStatus::kChunk);
+  ASSERT_EQ(engine.read(c, out.data(), engine.stream_id()), ReadStatus::kChunk);
   EXPECT_TRUE(c.discont);
   EXPECT_EQ(c.dropped_frames, 20u * 480u);
   EXPECT_EQ(out[0], static_cast<float>(c.offset));
   uint64_t pushed = c.frames;
   engine.note_pushed(c, 0);
   engine.on_target_exit();
-  while (engine.read(c, out.data()) == ReadStatus::kChunk) {
+  while (engine.read(c, out.data(), engine.stream_id()) == ReadStatus::kChunk) {
     EXPECT_FALSE(c.discont);
     engine.note_pushed(c, 0);
     pushed += c.frames;
@@ -244,7 +244,7 @@ TEST(CaptureEngine, IdleTargetStillProducesALiveContinuousGapStream) {
   uint64_t offset = 0;
   bool first = true;
   engine.on_target_exit();
-  while (engine.read(c, out.data()) == ReadStatus::kChunk) {
+  while (engine.read(c, out.data(), engine.stream_id()) == ReadStatus::kChunk) {
     EXPECT_TRUE(c.gap);
     EXPECT_EQ(c.discont, first);
     EXPECT_EQ(c.offset, offset);
@@ -254,6 +254,25 @@ TEST(CaptureEngine, IdleTargetStillProducesALiveContinuousGapStream) {
   }
   // Filled up to now - margin = 180 ms, in whole chunks.
   EXPECT_EQ(offset, 180u * 48u);
+}
+
+TEST(CaptureEngine, InterruptEndsTheStreamForAReaderNowAndLater) {
+  CaptureEngine engine;
+  engine.configure(mono_f32());
+  engine.begin(kT0);
+  const uint64_t stream = engine.stream_id();
+  std::vector<float> out(480);
+  auto reader = std::async(std::launch::async, [&] {
+    Chunk c;
+    return engine.read(c, out.data(), stream);
+  });
+  EXPECT_EQ(reader.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout);
+  engine.interrupt();
+  ASSERT_EQ(reader.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_EQ(reader.get(), ReadStatus::kFlushing);
+  // A reader that arrives after the interrupt with the old stream is not left waiting.
+  Chunk c;
+  EXPECT_EQ(engine.read(c, out.data(), stream), ReadStatus::kFlushing);
 }
 
 TEST(CaptureEngine, BeginStartsAFreshStream) {
@@ -268,7 +287,7 @@ TEST(CaptureEngine, BeginStartsAFreshStream) {
   again.packet(480, 0, 1000 * kMs);
   std::vector<float> out(480);
   Chunk c;
-  ASSERT_EQ(engine.read(c, out.data()), ReadStatus::kChunk);
+  ASSERT_EQ(engine.read(c, out.data(), engine.stream_id()), ReadStatus::kChunk);
   EXPECT_TRUE(c.discont);
   EXPECT_EQ(c.offset, 0u);
   EXPECT_EQ(c.anchor_time_ns, kT0 + 1000 * kMs);

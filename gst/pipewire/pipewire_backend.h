@@ -1,0 +1,58 @@
+// The PipeWire capture backend: an own capture stream (pw_stream, INPUT) that this backend
+// links, port by port, to the output streams of the targeted processes, and to nothing else.
+//
+// Threads: the caller (open/start/stop/close), a pw_thread_loop (registry, links, errors)
+// and PipeWire's data loop, which runs the process callback (PW_STREAM_FLAG_RT_PROCESS) and
+// is the only thread that ever calls the CaptureSink: target exit (pidfd), idle ticks and
+// errors are marshalled onto it, so sink calls are serialized by construction.
+// No GStreamer header here; PipeWire types stay in the .cpp.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "core/capture_backend.h"
+#include "core/logger.h"
+
+namespace procaudio {
+
+class PipeWireBackend final : public CaptureBackend {
+ public:
+  explicit PipeWireBackend(Logger logger = {});
+  ~PipeWireBackend() override;
+  PipeWireBackend(const PipeWireBackend &) = delete;
+  PipeWireBackend &operator=(const PipeWireBackend &) = delete;
+
+  FormatCaps formats() const override;
+  CaptureError open(const TargetSpec &target) override;
+  CaptureError start(const CaptureConfig &config, CaptureSink &sink) override;
+  void stop() override;
+  void close() override;
+  uint64_t latency_ns() const override;
+  uint64_t idle_margin_ns() const override;
+  uint32_t resolved_pid() const override;
+
+  // What the registry watch did, for diagnostics and tests.
+  struct LinkStats {
+    uint32_t streams_captured = 0;  // application output streams linked (ever, this start)
+    uint32_t streams_skipped = 0;   // application output streams seen and left alone
+    uint32_t links_active = 0;      // links currently in place
+    uint32_t links_made = 0;        // links the server confirmed (ever, this start)
+    uint32_t links_failed = 0;      // links the server refused
+    // Longest time from a captured stream's last output port appearing to its link being
+    // confirmed by the server, ns.
+    uint64_t max_link_delay_ns = 0;
+  };
+  LinkStats link_stats() const;
+
+  // The id of this backend's own capture node in the PipeWire graph (SPA_ID_INVALID, i.e.
+  // 0xffffffff, before start()).
+  uint32_t node_id() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace procaudio

@@ -1,0 +1,245 @@
+#include "proc_tree.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+namespace procaudio {
+namespace proc {
+namespace {
+
+std::string proc_path(uint32_t pid, const char *what) {
+  return "/proc/" + std::to_string(pid) + "/" + what;
+}
+
+std::string errno_detail(const char *what, int err) {
+  return std::string(what) + ": errno " + std::to_string(err) + " (" + std::strerror(err) + ")";
+}
+
+// /proc/PID/stat fields after "pid (comm) ": state is field 3. The comm may hold spaces and
+// parentheses, so split after the last ')'.
+struct Stat {
+  char state = 0;
+  uint32_t ppid = 0;
+  uint64_t start_time = 0;
+};
+
+bool read_stat(uint32_t pid, Stat *out) {
+  if (pid == 0) {
+    return false;
+  }
+  std::ifstream in(proc_path(pid, "stat"));
+  std::string line;
+  if (!in || !std::getline(in, line)) {
+    return false;
+  }
+  const auto close = line.rfind(')');
+  if (close == std::string::npos || close + 2 >= line.size()) {
+    return false;
+  }
+  std::istringstream fields(line.substr(close + 2));
+  std::string field;
+  // field 3 = state, 4 = ppid, ..., 22 = starttime
+  for (int index = 3; index <= 22 && fields >> field; ++index) {
+    if (index == 3) {
+      out->state = field.empty() ? 0 : field[0];
+    } else if (index == 4) {
+      out->ppid = static_cast<uint32_t>(std::strtoul(field.c_str(), nullptr, 10));
+    } else if (index == 22) {
+      out->start_time = std::strtoull(field.c_str(), nullptr, 10);
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+bool process_exists(uint32_t pid) {
+  Stat stat;
+  return read_stat(pid, &stat) && stat.state != 'Z' && stat.state != 'X';
+}
+
+std::string comm(uint32_t pid) {
+  std::ifstream in(proc_path(pid, "comm"));
+  std::string line;
+  if (!in || !std::getline(in, line)) {
+    return {};
+  }
+  return line;
+}
+
+std::string exe_basename(uint32_t pid) {
+  char buf[4096];
+  const ssize_t n = readlink(proc_path(pid, "exe").c_str(), buf, sizeof buf - 1);
+  if (n <= 0) {
+    return {};
+  }
+  std::string path(buf, static_cast<size_t>(n));
+  static const std::string kDeleted = " (deleted)";
+  if (path.size() > kDeleted.size() &&
+      path.compare(path.size() - kDeleted.size(), kDeleted.size(), kDeleted) == 0) {
+    path.resize(path.size() - kDeleted.size());
+  }
+  const auto slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+uint32_t parent_pid(uint32_t pid) {
+  Stat stat;
+  return read_stat(pid, &stat) ? stat.ppid : 0;
+}
+
+uint64_t start_time(uint32_t pid) {
+  Stat stat;
+  return read_stat(pid, &stat) ? stat.start_time : 0;
+}
+
+bool is_in_tree(uint32_t pid, uint32_t root) {
+  if (pid == 0 || root == 0) {
+    return false;
+  }
+  // Bounded: a ppid chain is never longer than the number of processes; 4096 covers any tree
+  // and stops a pathological loop (a pid reused while we walk).
+  for (int depth = 0; depth < 4096 && pid > 1; ++depth) {
+    if (pid == root) {
+      return true;
+    }
+    pid = parent_pid(pid);
+  }
+  return pid == root;
+}
+
+CaptureError resolve_process_name(const std::string &name, uint32_t *pid) {
+  *pid = 0;
+  if (name.empty()) {
+    return {ErrorKind::kInvalidSettings, "process-name is empty.", "resolve_process_name"};
+  }
+  DIR *dir = opendir("/proc");
+  if (dir == nullptr) {
+    const int err = errno;
+    return {ErrorKind::kFailed, "Cannot list processes: /proc is not readable.",
+            errno_detail("opendir(/proc)", err)};
+  }
+  const std::string truncated = name.substr(0, 15);  // TASK_COMM_LEN - 1
+  struct Match {
+    uint32_t pid;
+    uint64_t start;
+  };
+  std::vector<Match> matches;
+  while (struct dirent *entry = readdir(dir)) {
+    char *end = nullptr;
+    const unsigned long value = std::strtoul(entry->d_name, &end, 10);
+    if (end == entry->d_name || *end != '\0' || value == 0) {
+      continue;
+    }
+    const auto candidate = static_cast<uint32_t>(value);
+    Stat stat;
+    if (!read_stat(candidate, &stat) || stat.state == 'Z' || stat.state == 'X') {
+      continue;
+    }
+    const std::string c = comm(candidate);
+    const bool comm_match = c == name || (name.size() > 15 && c == truncated);
+    if (comm_match || exe_basename(candidate) == name) {
+      matches.push_back({candidate, stat.start_time});
+    }
+  }
+  closedir(dir);
+  if (matches.empty()) {
+    return {ErrorKind::kNotFound,
+            "No running process is named '" + name +
+                "' (neither /proc/PID/comm nor the executable's name): start it first, or check "
+                "the spelling (e.g. 'firefox').",
+            "resolve_process_name: no match in /proc"};
+  }
+  // The oldest match is the root of the matches' tree (a parent starts before its children).
+  const Match *best = &matches[0];
+  for (const Match &m : matches) {
+    if (m.start < best->start || (m.start == best->start && m.pid < best->pid)) {
+      best = &m;
+    }
+  }
+  *pid = best->pid;
+  return {};
+}
+
+CaptureError check_pid(uint32_t pid) {
+  if (pid == 0) {
+    return {ErrorKind::kInvalidSettings, "pid 0 names no process.", "check_pid(0)"};
+  }
+  if (kill(static_cast<pid_t>(pid), 0) != 0) {
+    const int err = errno;
+    if (err == ESRCH) {
+      return {ErrorKind::kNotFound,
+              "No process with pid " + std::to_string(pid) + " is running: check the pid.",
+              errno_detail(("kill(" + std::to_string(pid) + ", 0)").c_str(), err)};
+    }
+    // EPERM: it exists but belongs to someone else; its audio streams are still visible
+    // to PipeWire, so this is not an error here.
+  }
+  if (!process_exists(pid)) {
+    return {ErrorKind::kNotFound,
+            "No process with pid " + std::to_string(pid) + " is running (it has exited).",
+            "/proc/" + std::to_string(pid) + "/stat: missing or zombie"};
+  }
+  return {};
+}
+
+ExitWatch::~ExitWatch() { close(); }
+
+CaptureError ExitWatch::open(uint32_t pid, uint64_t expected_start) {
+  close();
+  const long fd = syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0u);
+  if (fd < 0) {
+    const int err = errno;
+    if (err == ESRCH) {
+      return {ErrorKind::kNotFound, "The process with pid " + std::to_string(pid) + " has exited.",
+              errno_detail("pidfd_open", err)};
+    }
+    return {ErrorKind::kFailed,
+            "Cannot watch pid " + std::to_string(pid) + " for its exit (pidfd_open needs Linux 5.3).",
+            errno_detail("pidfd_open", err)};
+  }
+  fd_ = static_cast<int>(fd);
+  fcntl(fd_, F_SETFD, FD_CLOEXEC);
+  if (expected_start != 0 && start_time(pid) != expected_start) {
+    close();
+    return {ErrorKind::kNotFound,
+            "The process with pid " + std::to_string(pid) + " has exited (its pid was reused).",
+            "start time in /proc/PID/stat changed"};
+  }
+  return {};
+}
+
+void ExitWatch::close() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+}
+
+bool ExitWatch::exited() const {
+  if (fd_ < 0) {
+    return true;
+  }
+  struct pollfd pfd = {fd_, POLLIN, 0};
+  return poll(&pfd, 1, 0) > 0;
+}
+
+}  // namespace proc
+}  // namespace procaudio
