@@ -12,8 +12,32 @@ constexpr uint32_t kWordBytes = sizeof(uint64_t);
 // Samples live in relaxed atomic words: the consumer may read a slot while the producer
 // overwrites it (it then discards the copy), and that race must be well-defined.
 void store_bytes(std::atomic<uint64_t> *words, uint64_t byte_pos, const uint8_t *src,
+                 uint64_t size);
+
+// The common case: whole words, one relaxed store each, no read-modify-write.
+void store_words(std::atomic<uint64_t> *words, const uint8_t *src, uint64_t count) {
+  for (uint64_t i = 0; i < count; ++i) {
+    uint64_t value = 0;
+    if (src != nullptr) {
+      std::memcpy(&value, src + i * kWordBytes, kWordBytes);
+    }
+    words[i].store(value, std::memory_order_relaxed);
+  }
+}
+
+void store_bytes(std::atomic<uint64_t> *words, uint64_t byte_pos, const uint8_t *src,
                  uint64_t size) {
   while (size > 0) {
+    if (byte_pos % kWordBytes == 0 && size >= kWordBytes) {
+      const uint64_t whole = size / kWordBytes;
+      store_words(words + byte_pos / kWordBytes, src, whole);
+      byte_pos += whole * kWordBytes;
+      size -= whole * kWordBytes;
+      if (src != nullptr) {
+        src += whole * kWordBytes;
+      }
+      continue;
+    }
     const uint64_t word = byte_pos / kWordBytes;
     const uint32_t in_word = static_cast<uint32_t>(byte_pos % kWordBytes);
     const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(kWordBytes - in_word, size));

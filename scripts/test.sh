@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing (apt-get), builds with warnings as errors, runs
+# every suite (unit, element, PipeWire end to end, Python, the Windows cross build under
+# wine), runs the benchmarks once so their figures are printed, and exits non-zero on any
+# failure. Ends with one line: "N passed, N failed".
+#
+#   PROCAUDIO_SKIP_WINDOWS=1  skip the Windows cross build (quick local runs; never in CI)
+#   PROCAUDIO_BUILD_DIR       build directory (default build-test)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+build=${PROCAUDIO_BUILD_DIR:-$repo/build-test}
+results=$build/test-results
+
+say() { printf '\n== %s\n' "$*"; }
+fail=0
+
+say "dependencies"
+scripts/setup.sh || exit 1
+
+say "build ($build)"
+if [[ -f $build/build.ninja ]]; then
+  meson setup --reconfigure "$build" -Dwerror=true -Dtests=enabled -Dbenchmarks=enabled \
+    -Dpipewire=enabled >/dev/null || exit 1
+else
+  meson setup "$build" -Dwerror=true -Dtests=enabled -Dbenchmarks=enabled \
+    -Dpipewire=enabled >/dev/null || exit 1
+fi
+ninja -C "$build" || exit 1
+
+rm -rf "$results"
+mkdir -p "$results"
+# Every GoogleTest binary writes its results here; the closing line counts them.
+export GTEST_OUTPUT="xml:$results/"
+
+say "unit, element and PipeWire end-to-end tests"
+meson test -C "$build" --no-rebuild --print-errorlogs --no-suite bench || fail=1
+
+if [[ -d tests/python ]] && compgen -G "tests/python/test_*.py" >/dev/null; then
+  say "Python (PyGObject) tests"
+  GST_PLUGIN_PATH="$build/gst" PROCAUDIO_BUILD_DIR="$build" /usr/bin/python3 -m pytest -q \
+    --junitxml="$results/python.xml" tests/python || fail=1
+fi
+
+say "benchmarks (figures, not pass/fail)"
+"$build/tests/bench/bench-engine" --benchmark_min_time=0.2 || fail=1
+
+if [[ "${PROCAUDIO_SKIP_WINDOWS:-0}" == 1 && "${CI:-}" != true ]]; then
+  say "Windows cross build: skipped (PROCAUDIO_SKIP_WINDOWS=1)"
+else
+  say "Windows cross build, tests under wine"
+  PROCAUDIO_WIN_RESULTS="$results" scripts/cross-windows.sh all || fail=1
+fi
+
+say "summary"
+/usr/bin/python3 - "$results" <<'PY' || fail=1
+import glob, sys, xml.etree.ElementTree as ET
+passed = failed = skipped = 0
+for path in sorted(glob.glob(sys.argv[1] + "/**/*.xml", recursive=True)):
+    root = ET.parse(path).getroot()
+    suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+    for s in suites:
+        for case in s.iter("testcase"):
+            if case.find("failure") is not None or case.find("error") is not None:
+                failed += 1
+            elif case.find("skipped") is not None or case.get("status") == "notrun":
+                skipped += 1
+            else:
+                passed += 1
+print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
+sys.exit(1 if failed or passed == 0 else 0)
+PY
+exit $fail
