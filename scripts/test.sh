@@ -30,17 +30,12 @@ ninja -C "$build" || exit 1
 
 rm -rf "$results"
 mkdir -p "$results"
-# Every GoogleTest binary writes its results here; the closing line counts them.
+# Every GoogleTest binary and pytest write their results here; the closing line counts them.
 export GTEST_OUTPUT="xml:$results/"
+export PYTEST_ADDOPTS="--junitxml=$results/python.xml"
 
-say "unit, element and PipeWire end-to-end tests"
+say "unit, element, PipeWire end-to-end and Python tests"
 meson test -C "$build" --no-rebuild --print-errorlogs --no-suite bench || fail=1
-
-if [[ -d tests/python ]] && compgen -G "tests/python/test_*.py" >/dev/null; then
-  say "Python (PyGObject) tests"
-  GST_PLUGIN_PATH="$build/gst" PROCAUDIO_BUILD_DIR="$build" /usr/bin/python3 -m pytest -q \
-    --junitxml="$results/python.xml" tests/python || fail=1
-fi
 
 say "benchmarks (figures, not pass/fail)"
 "$build/tests/bench/bench-engine" --benchmark_min_time=0.2 || fail=1

@@ -1,0 +1,241 @@
+"""Fixtures for the PyGObject end-to-end tests: a private headless PipeWire session, real
+processes playing tones, and helpers that run pipelines and analyse what they captured.
+
+Everything here talks only to processes this test run started, and stops them by pid."""
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import gi
+
+gi.require_version("Gst", "1.0")
+gi.require_version("GstApp", "1.0")
+from gi.repository import Gst, GstApp  # noqa: E402
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+BUILD = pathlib.Path(os.environ.get("PROCAUDIO_BUILD_DIR", REPO / "build"))
+SESSION_SCRIPT = REPO / "scripts" / "pipewire-session.sh"
+TONE_PLAYER = BUILD / "tests" / "pipewire" / "tone_player"
+RATE = 48000
+
+os.environ.setdefault("GST_PLUGIN_PATH", str(BUILD / "gst"))
+Gst.init(None)
+
+
+def start_session(pulse=False):
+    """Starts a private PipeWire + WirePlumber (+ pipewire-pulse); returns its environment."""
+    args = [str(SESSION_SCRIPT), "start"] + (["--pulse"] if pulse else [])
+    # A new session of its own, even while another one's environment is in force.
+    env = {k: v for k, v in os.environ.items() if k != "PROCAUDIO_PW_DIR"}
+    out = subprocess.run(args, check=True, capture_output=True, text=True, timeout=60,
+                         env=env).stdout
+    env = {}
+    for line in out.splitlines():
+        if line.startswith("export "):
+            key, _, value = line[len("export "):].partition("=")
+            env[key] = value.strip().strip("'\"")
+    return env
+
+
+def stop_session(env):
+    subprocess.run([str(SESSION_SCRIPT), "stop", "--dir", env["PROCAUDIO_PW_DIR"]],
+                   check=False, timeout=60)
+
+
+class Session:
+    """A private PipeWire session whose environment is in force in this process while used."""
+
+    def __init__(self, env):
+        self.env = env
+        self._saved = {}
+
+    def activate(self):
+        for key, value in self.env.items():
+            self._saved[key] = os.environ.get(key)
+            os.environ[key] = value
+
+    def deactivate(self):
+        for key, value in self._saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+    def pids(self):
+        """The daemons' pids, as the session script recorded them."""
+        state = pathlib.Path(self.env["PROCAUDIO_PW_DIR"])
+        pids = {}
+        for f in (state / "pids").glob("*.pid"):
+            pids[f.stem] = int(f.read_text().split()[0])
+        return pids
+
+
+@pytest.fixture(scope="session")
+def pw_session():
+    """One private session (with pipewire-pulse) for the whole run."""
+    if not TONE_PLAYER.exists():
+        pytest.fail(f"{TONE_PLAYER} is not built: build with -Dtests=enabled -Dpipewire=enabled")
+    session = Session(start_session(pulse=True))
+    session.activate()
+    yield session
+    session.deactivate()
+    stop_session(session.env)
+
+
+class Player:
+    """A real process playing tones (tests/pipewire/tone_player); stopped by its pid."""
+
+    def __init__(self, *args, exe=None):
+        cmd = [str(exe or TONE_PLAYER)] + [str(a) for a in args]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        self.pid = self.proc.pid
+        self.events = []
+
+    def wait_streaming(self, count=1, timeout=10.0):
+        """Waits, bounded, until `count` "streaming" lines were printed."""
+        deadline = time.monotonic() + timeout
+        while sum("streaming" in e for e in self.events) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"player {self.pid}: {self.events}")
+            line = self.proc.stdout.readline()  # the player flushes every line
+            if not line:
+                raise RuntimeError(f"player {self.pid} ended: {self.events}")
+            self.events.append(line.strip())
+        return self
+
+    def event_time(self, word, role="main"):
+        for e in self.events:
+            fields = dict(kv.split("=", 1) for kv in e.split() if "=" in kv)
+            if word in e.split() and fields.get("role") == role:
+                return int(fields["t"])
+        return None
+
+    def read_rest(self, timeout=10.0):
+        out, _ = self.proc.communicate(timeout=timeout)
+        self.events += [l.strip() for l in out.splitlines()]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def players():
+    started = []
+
+    def start(*args, exe=None):
+        p = Player(*args, exe=exe)
+        started.append(p)
+        return p
+
+    yield start
+    for p in started:
+        p.stop()
+
+
+def run_capture(description, seconds=None, until_eos_timeout=None, on_buffer=None):
+    """Runs `description` (whose sink is an appsink named "sink"), collects F32 samples and
+    per-buffer (pts, duration, offset, offset_end, flags, clock_time_at_arrival); returns a
+    dict. Stops after `seconds` of wall time, or waits for EOS/ERROR."""
+    pipeline = Gst.parse_launch(description)
+    sink = pipeline.get_by_name("sink")
+    buffers, chunks = [], []
+
+    def on_sample(appsink):
+        sample = appsink.emit("pull-sample")
+        buf = sample.get_buffer()
+        clock = pipeline.get_clock()
+        now = clock.get_time() if clock else Gst.CLOCK_TIME_NONE
+        ok, info = buf.map(Gst.MapFlags.READ)
+        if ok:
+            chunks.append(np.frombuffer(bytes(info.data), dtype=np.float32))
+            buf.unmap(info)
+        buffers.append((buf.pts, buf.duration, buf.offset, buf.offset_end,
+                        buf.get_flags(), now))
+        if on_buffer:
+            on_buffer(buf)
+        return Gst.FlowReturn.OK
+
+    sink.set_property("emit-signals", True)
+    sink.set_property("sync", False)
+    sink.connect("new-sample", on_sample)
+    bus = pipeline.get_bus()
+    result = {"pipeline": pipeline, "buffers": buffers, "error": None, "eos": False}
+    ret = pipeline.set_state(Gst.State.PLAYING)
+    if ret == Gst.StateChangeReturn.FAILURE:
+        msg = bus.timed_pop_filtered(2 * Gst.SECOND, Gst.MessageType.ERROR)
+        result["error"] = msg.parse_error() if msg else ("state change failed", "")
+        pipeline.set_state(Gst.State.NULL)
+        return result
+    timeout = seconds if seconds is not None else until_eos_timeout
+    msg = bus.timed_pop_filtered(int(timeout * Gst.SECOND),
+                                 Gst.MessageType.EOS | Gst.MessageType.ERROR)
+    if msg is not None and msg.type == Gst.MessageType.ERROR:
+        result["error"] = msg.parse_error()
+        result["error_time"] = time.monotonic()
+    elif msg is not None:
+        result["eos"] = True
+    result["base_time"] = pipeline.get_base_time()
+    src = pipeline.get_by_name("src")
+    if src is not None:
+        result["stats"] = src.get_property("stats")
+    pipeline.set_state(Gst.State.NULL)
+    channels = 2
+    caps = sink.get_static_pad("sink").get_current_caps()
+    samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+    result["samples"] = samples.reshape(-1, channels) if samples.size % channels == 0 else samples
+    return result
+
+
+def level_dbfs(x, freq, rate=RATE):
+    """Amplitude of the sine at `freq` in mono signal `x`, in dBFS (Hann-windowed DFT bin)."""
+    if x.size == 0:
+        return -np.inf
+    w = np.hanning(x.size)
+    t = np.arange(x.size) / rate
+    amp = 2 * np.abs(np.sum(x * w * np.exp(-2j * np.pi * freq * t))) / np.sum(w)
+    return 20 * np.log10(max(amp, 1e-12))
+
+
+def dominant_frequency(x, rate=RATE):
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(x.size)))
+    return np.fft.rfftfreq(x.size, 1 / rate)[int(np.argmax(spectrum))]
+
+
+def audible(x, threshold=1e-3):
+    return np.abs(x) > threshold
+
+
+def read_wav(path):
+    """Parses a RIFF/WAVE file strictly (sizes must be finalised); returns (fmt, samples)."""
+    data = pathlib.Path(path).read_bytes()
+    assert data[:4] == b"RIFF" and data[8:12] == b"WAVE", "not a WAV"
+    assert int.from_bytes(data[4:8], "little") == len(data) - 8, "RIFF size not finalised"
+    pos, fmt, samples = 12, None, None
+    while pos + 8 <= len(data):
+        cid, size = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], "little")
+        body = data[pos + 8:pos + 8 + size]
+        if cid == b"fmt ":
+            tag, channels, rate = (int.from_bytes(body[0:2], "little"),
+                                   int.from_bytes(body[2:4], "little"),
+                                   int.from_bytes(body[4:8], "little"))
+            bits = int.from_bytes(body[14:16], "little")
+            fmt = {"tag": tag, "channels": channels, "rate": rate, "bits": bits}
+        elif cid == b"data":
+            assert pos + 8 + size == len(data), "data size not finalised"
+            dtype = "<f4" if fmt["tag"] == 3 else "<i2"
+            samples = np.frombuffer(body, dtype=dtype).reshape(-1, fmt["channels"])
+        pos += 8 + size + (size & 1)
+    assert fmt is not None and samples is not None, "no fmt or data chunk"
+    return fmt, samples
