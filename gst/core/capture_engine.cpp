@@ -33,6 +33,7 @@ void CaptureEngine::begin(uint64_t start_ns) {
   timeline_->reset();
   start_ns_ = start_ns;
   discont_pending_ = true;
+  committed_unwoken_ = false;
   last_arrival_ns_ = start_ns;
   pending_gap_ = {};
   pending_gap_done_ = 0;
@@ -61,10 +62,12 @@ void CaptureEngine::reset_stats() {
 
 // ---- Producer ----
 
+// Commits without waking: the packet's handler wakes the reader once, after its last commit
+// (a 1024-frame quantum completes two 10 ms chunks; one wake-up reads both).
 void CaptureEngine::commit_open(uint64_t ready_time_ns) {
   if (ring_->slot_is_open()) {
     ring_->commit(ready_time_ns);
-    wake_consumer();
+    committed_unwoken_ = true;
   }
 }
 
@@ -150,6 +153,7 @@ void CaptureEngine::on_packet(const Packet &packet) {
       break;
   }
   write_frames(silent ? nullptr : packet.data, packet.frames, packet.arrival_time_ns);
+  wake_consumer();
 }
 
 void CaptureEngine::on_idle(uint64_t now_ns) {
@@ -166,10 +170,12 @@ void CaptureEngine::on_idle(uint64_t now_ns) {
   }
   write_gap(fill.offset, fill.frames, timeline_->anchor_offset(), timeline_->anchor_time_ns(),
             now_ns);
+  wake_consumer();
 }
 
 void CaptureEngine::finish(bool failed) {
   commit_open(last_arrival_ns_);  // the last partial chunk is captured audio too
+  committed_unwoken_ = false;     // notify_all below wakes the reader
   {
     std::lock_guard<std::mutex> lock(mutex_);
     (failed ? failed_ : ended_).store(true);
@@ -199,6 +205,10 @@ void CaptureEngine::on_error(const CaptureError &error) {
 }
 
 void CaptureEngine::wake_consumer() {
+  if (!committed_unwoken_) {
+    return;
+  }
+  committed_unwoken_ = false;
   // Pairs with the fence in read(): either the consumer sees the new slot before it sleeps,
   // or this thread sees it waiting and wakes it.
   std::atomic_thread_fence(std::memory_order_seq_cst);

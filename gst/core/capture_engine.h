@@ -116,6 +116,7 @@ class CaptureEngine final : public CaptureSink {
   // Producer state.
   uint64_t start_ns_ = 0;
   bool discont_pending_ = false;
+  bool committed_unwoken_ = false;  // a slot was committed since the reader was last woken
   uint64_t last_arrival_ns_ = 0;
 
   // Consumer state: a gap slot longer than a chunk is handed out in chunk-sized pieces.
