@@ -8,10 +8,14 @@ namespace procaudio {
 namespace {
 constexpr auto kRelaxed = std::memory_order_relaxed;
 
-void add(std::atomic<uint64_t> &counter, uint64_t n) { counter.fetch_add(n, kRelaxed); }
+void add(std::atomic<uint64_t> &counter, uint64_t n) {
+  counter.fetch_add(n, kRelaxed);
+}
 }  // namespace
 
-CaptureEngine::CaptureEngine(Logger logger) : log_(std::move(logger)) { configure(settings_); }
+CaptureEngine::CaptureEngine(Logger logger) : log_(std::move(logger)) {
+  configure(settings_);
+}
 
 CaptureEngine::~CaptureEngine() = default;
 
@@ -20,8 +24,7 @@ void CaptureEngine::configure(const EngineSettings &settings) {
   settings_.chunk_frames = std::max<uint32_t>(settings_.chunk_frames, 1);
   ring_ = std::make_unique<FrameRing>(settings_.format.bytes_per_frame(), settings_.chunk_frames,
                                       settings_.capacity_frames);
-  timeline_ =
-      std::make_unique<Timeline>(settings_.format.rate, settings_.alignment_threshold_ns);
+  timeline_ = std::make_unique<Timeline>(settings_.format.rate, settings_.alignment_threshold_ns);
   PA_DEBUG(log_, "engine: %u Hz, %u ch, %u B/frame, chunk %u frames, ring %u slots (%llu frames)",
            settings_.format.rate, settings_.format.channels, settings_.format.bytes_per_frame(),
            settings_.chunk_frames, ring_->slot_count(),
@@ -52,10 +55,9 @@ void CaptureEngine::interrupt() {
 
 void CaptureEngine::reset_stats() {
   for (auto *c : {&counters_.packets, &counters_.frames_captured, &counters_.frames_silent,
-                  &counters_.frames_gap_filled, &counters_.frames_dropped,
-                  &counters_.frames_pushed, &counters_.discontinuities, &counters_.resyncs,
-                  &counters_.chunks_pushed, &counters_.latency_last_ns,
-                  &counters_.latency_max_ns}) {
+                  &counters_.frames_gap_filled, &counters_.frames_dropped, &counters_.frames_pushed,
+                  &counters_.discontinuities, &counters_.resyncs, &counters_.chunks_pushed,
+                  &counters_.latency_last_ns, &counters_.latency_max_ns}) {
     c->store(0, kRelaxed);
   }
 }
@@ -293,8 +295,8 @@ CaptureEngine::ReadStatus CaptureEngine::read(Chunk &chunk, void *dst, uint64_t 
     consumer_waiting_.store(true, kRelaxed);
     std::atomic_thread_fence(std::memory_order_seq_cst);
     cond_.wait(lock, [this, stream] {
-      return ring_->readable() || flushing_.load() || stream_.load() != stream ||
-             ended_.load() || failed_.load();
+      return ring_->readable() || flushing_.load() || stream_.load() != stream || ended_.load() ||
+             failed_.load();
     });
     consumer_waiting_.store(false, kRelaxed);
   }

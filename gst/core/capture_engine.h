@@ -27,8 +27,7 @@ struct EngineSettings {
   bool operator==(const EngineSettings &o) const {
     return format == o.format && chunk_frames == o.chunk_frames &&
            capacity_frames == o.capacity_frames &&
-           alignment_threshold_ns == o.alignment_threshold_ns &&
-           idle_margin_ns == o.idle_margin_ns;
+           alignment_threshold_ns == o.alignment_threshold_ns && idle_margin_ns == o.idle_margin_ns;
   }
   bool operator!=(const EngineSettings &o) const { return !(*this == o); }
 };
@@ -101,8 +100,8 @@ class CaptureEngine final : public CaptureSink {
 
  private:
   void write_frames(const void *data, uint32_t frames, uint64_t ready_time_ns);
-  void write_gap(uint64_t offset, uint64_t frames, uint64_t anchor_offset,
-                 uint64_t anchor_time_ns, uint64_t ready_time_ns);
+  void write_gap(uint64_t offset, uint64_t frames, uint64_t anchor_offset, uint64_t anchor_time_ns,
+                 uint64_t ready_time_ns);
   void commit_open(uint64_t ready_time_ns);
   void wake_consumer();
   void finish(bool failed);
@@ -136,9 +135,9 @@ class CaptureEngine final : public CaptureSink {
   CaptureError error_;  // guarded by mutex_
 
   struct Counters {
-    std::atomic<uint64_t> packets{0}, frames_captured{0}, frames_silent{0},
-        frames_gap_filled{0}, frames_dropped{0}, frames_pushed{0}, discontinuities{0},
-        resyncs{0}, chunks_pushed{0}, latency_last_ns{0}, latency_max_ns{0};
+    std::atomic<uint64_t> packets{0}, frames_captured{0}, frames_silent{0}, frames_gap_filled{0},
+        frames_dropped{0}, frames_pushed{0}, discontinuities{0}, resyncs{0}, chunks_pushed{0},
+        latency_last_ns{0}, latency_max_ns{0};
   } counters_;
 };
 

@@ -109,7 +109,9 @@ void FrameRing::reset() {
   expected_offset_ = 0;
 }
 
-FrameRing::Slot &FrameRing::slot(uint64_t index) const { return slots_[index % slot_count_]; }
+FrameRing::Slot &FrameRing::slot(uint64_t index) const {
+  return slots_[index % slot_count_];
+}
 
 void FrameRing::open_slot(const ChunkHeader &header) {
   const uint64_t index = write_index_.load(std::memory_order_relaxed);

@@ -44,7 +44,8 @@ class Logger {
 
 }  // namespace procaudio
 
-#define PA_LOG(logger, level, ...) (logger).log(procaudio::LogLevel::level, __FILE__, __LINE__, __VA_ARGS__)
+#define PA_LOG(logger, level, ...) \
+  (logger).log(procaudio::LogLevel::level, __FILE__, __LINE__, __VA_ARGS__)
 #define PA_ERROR(logger, ...) PA_LOG(logger, kError, __VA_ARGS__)
 #define PA_WARNING(logger, ...) PA_LOG(logger, kWarning, __VA_ARGS__)
 #define PA_INFO(logger, ...) PA_LOG(logger, kInfo, __VA_ARGS__)

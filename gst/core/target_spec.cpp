@@ -19,7 +19,7 @@ CaptureError TargetSpec::validate() const {
 }
 
 std::string TargetSpec::describe() const {
-  std::string who = pid != 0               ? "pid " + std::to_string(pid)
+  std::string who = pid != 0                ? "pid " + std::to_string(pid)
                     : !process_name.empty() ? "process '" + process_name + "'"
                                             : std::string("no target");
   if (!has_target()) {

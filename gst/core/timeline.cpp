@@ -61,8 +61,8 @@ Timeline::Placement Timeline::place(uint64_t device_time_ns, uint32_t frames, ui
     }
     const bool late = device_time_ns > expected;
     const uint64_t distance = late ? device_time_ns - expected : expected - device_time_ns;
-    const bool jumped = device_time_ns > previous_end_ns_ &&
-                        device_time_ns - previous_end_ns_ > threshold_ns_;
+    const bool jumped =
+        device_time_ns > previous_end_ns_ && device_time_ns - previous_end_ns_ > threshold_ns_;
 
     if ((flags & kPacketDiscontinuity) != 0) {
       if (late) {
@@ -88,8 +88,7 @@ Timeline::Placement Timeline::place(uint64_t device_time_ns, uint32_t frames, ui
   return placement;
 }
 
-Timeline::IdleFill Timeline::idle_fill(uint64_t until_ns, uint32_t granularity,
-                                       uint64_t start_ns) {
+Timeline::IdleFill Timeline::idle_fill(uint64_t until_ns, uint32_t granularity, uint64_t start_ns) {
   IdleFill fill;
   if (!started_) {
     started_ = true;

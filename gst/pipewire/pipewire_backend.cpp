@@ -79,8 +79,10 @@ std::string env_or(const char *name, const char *fallback) {
   return value != nullptr && *value != '\0' ? value : fallback;
 }
 
-// Where libpipewire looks for the server (protocol-native's rules), for error messages.
-std::string describe_socket() {
+// Where libpipewire looks for the server (protocol-native's rules: PIPEWIRE_REMOTE, default
+// "pipewire-0", in PIPEWIRE_RUNTIME_DIR, else XDG_RUNTIME_DIR, else USERPROFILE), for messages.
+// Empty when no directory is set.
+std::string socket_path() {
   const std::string remote = env_or("PIPEWIRE_REMOTE", "pipewire-0");
   if (!remote.empty() && remote[0] == '/') {
     return remote;
@@ -92,7 +94,13 @@ std::string describe_socket() {
       return std::string(value) + "/" + remote;
     }
   }
-  return remote + " (in no directory: PIPEWIRE_RUNTIME_DIR and XDG_RUNTIME_DIR are unset)";
+  return {};
+}
+
+std::string describe_socket() {
+  const std::string path = socket_path();
+  return path.empty() ? env_or("PIPEWIRE_REMOTE", "pipewire-0") + " (no runtime directory set)"
+                      : path;
 }
 
 // Which of our two input ports (FL, FR) a target output port of audio.channel `channel`
@@ -150,6 +158,7 @@ struct PipeWireBackend::Impl {
   bool format_ok = false;
   bool format_refused = false;
   uint32_t own_node_id = SPA_ID_INVALID;
+  uint64_t own_port_ns = 0;  // when our latest input port appeared
   std::atomic<uint32_t> own_node_id_public{SPA_ID_INVALID};
   bool capturing = false;  // between start() and stop(): links are wanted
 
@@ -170,7 +179,6 @@ struct PipeWireBackend::Impl {
     bool captured = false;
     uint32_t pid = 0;
     uint64_t last_port_ns = 0;  // when its latest output port appeared
-    bool counted = false;
   };
   struct Port {
     uint32_t node_id = 0;
@@ -204,7 +212,6 @@ struct PipeWireBackend::Impl {
   CaptureConfig config;
   uint32_t out_channels = 2;  // what the sink gets; PipeWire always gives us 2 (FL, FR)
   uint64_t last_activity_ns = 0;
-  uint64_t next_expected_ns = 0;
   spa_source *exit_source = nullptr;
   spa_source *idle_source = nullptr;
   std::vector<uint8_t> scratch;
@@ -333,6 +340,8 @@ struct PipeWireBackend::Impl {
         if (node != self->nodes.end()) {
           node->second->last_port_ns = monotonic_now_ns();
         }
+      } else if (port.node_id == self->own_node_id) {
+        self->own_port_ns = monotonic_now_ns();
       }
       if (port.node_id == self->own_node_id || self->nodes.count(port.node_id) != 0) {
         self->update_links();
@@ -354,7 +363,7 @@ struct PipeWireBackend::Impl {
       // The server removed the port's links with it; forget ours.
       for (auto it = self->links.begin(); it != self->links.end();) {
         if (it->first.first == id || it->first.second == id) {
-          self->destroy_link(it->second, false);
+          self->destroy_link(it->second);
           it = self->links.erase(it);
         } else {
           ++it;
@@ -434,17 +443,21 @@ struct PipeWireBackend::Impl {
   }
 
   // Whose stream is it, and is it one we capture? Decided once, when the stream appears.
-  void decide(Node &node) {
+  // Pid: the node's application.process.id (pipewire-pulse streams carry the real client's),
+  // else its Client's pipewire.sec.pid (kernel-given), else the Client's application.process.id.
+  // `force`: decide even if the Client never showed up (pid unknown, 0).
+  void decide(Node &node, bool force = false) {
     if (node.decided) {
       return;
     }
     uint32_t pid = node.app_pid;
-    if (pid == 0) {
+    if (pid == 0 && node.client_id != 0) {
       auto client = clients.find(node.client_id);
-      if (client == clients.end()) {
+      if (client != clients.end()) {
+        pid = client->second.sec_pid != 0 ? client->second.sec_pid : client->second.app_pid;
+      } else if (!force) {
         return;  // its Client global comes first normally; wait for it
       }
-      pid = client->second.sec_pid != 0 ? client->second.sec_pid : client->second.app_pid;
     }
     node.pid = pid;
     node.decided = true;
@@ -459,16 +472,17 @@ struct PipeWireBackend::Impl {
     PA_INFO(log, "stream node %u '%s' of pid %u (%s): %s", node.id, node.name.c_str(), pid,
             pid ? proc::comm(pid).c_str() : "unknown process",
             node.captured ? "captured" : "not captured");
-    {
-      std::lock_guard<std::mutex> lock(stats_mutex);
-      if (capturing) {
-        (node.captured ? stats.streams_captured : stats.streams_skipped)++;
-        node.counted = true;
-      }
+    if (capturing) {
+      count_stream(node);
     }
     if (node.captured) {
       update_links();
     }
+  }
+
+  void count_stream(const Node &node) {
+    std::lock_guard<std::mutex> lock(stats_mutex);
+    (node.captured ? stats.streams_captured : stats.streams_skipped)++;
   }
 
   // ----------------------------------------------------------------- links
@@ -494,11 +508,6 @@ struct PipeWireBackend::Impl {
       auto node = nodes.find(out.node_id);
       if (node == nodes.end() || !node->second->captured) {
         continue;
-      }
-      if (!node->second->counted) {
-        std::lock_guard<std::mutex> lock(stats_mutex);
-        stats.streams_captured++;
-        node->second->counted = true;
       }
       for (const auto &in : inputs) {
         // A 1-channel capture still takes FL and FR from PipeWire and downmixes itself, so
@@ -560,10 +569,11 @@ struct PipeWireBackend::Impl {
     }
     link->bound = true;
     const uint64_t now = monotonic_now_ns();
+    // From when the link could first have been made: both its ports existed.
     uint64_t since = link->requested_ns;
     auto node = self->nodes.find(link->out_node);
     if (node != self->nodes.end() && node->second->last_port_ns != 0) {
-      since = std::min(since, node->second->last_port_ns);
+      since = std::min(since, std::max(node->second->last_port_ns, self->own_port_ns));
     }
     PA_DEBUG(self->log, "link %u up: port %u -> port %u, %.2f ms after the port appeared",
              global_id, link->out_port, link->in_port, (now - since) / 1e6);
@@ -587,11 +597,11 @@ struct PipeWireBackend::Impl {
     }
   }
 
-  void destroy_link(Link *link, bool destroy_server_object) {
+  void destroy_link(Link *link) {
     if (link->proxy != nullptr) {
       spa_hook_remove(&link->listener);
-      // Destroying the proxy of an object this client created destroys the object too.
-      (void)destroy_server_object;
+      // Destroying the proxy of a (non-lingering) object this client created destroys the
+      // object on the server too; if the server already removed it, this only frees the proxy.
       pw_proxy_destroy(link->proxy);
       link->proxy = nullptr;
     }
@@ -600,7 +610,7 @@ struct PipeWireBackend::Impl {
 
   void destroy_all_links() {
     for (auto &entry : links) {
-      destroy_link(entry.second, true);
+      destroy_link(entry.second);
     }
     links.clear();
     publish_link_count();
@@ -639,6 +649,7 @@ struct PipeWireBackend::Impl {
       const uint32_t id = pw_stream_get_node_id(self->stream);
       if (id != SPA_ID_INVALID && id != self->own_node_id) {
         self->own_node_id = id;
+        self->own_port_ns = monotonic_now_ns();  // its ports are usable from now on
         self->own_node_id_public = id;
         self->update_links();
       }
@@ -726,21 +737,25 @@ struct PipeWireBackend::Impl {
       return;
     }
     // The last buffer starts at the cycle's time; earlier ones (never, with RT_PROCESS) before.
-    // The resampler holds `buffered` frames back: our first frame is that much older.
+    // The resampler (when our rate differs from the graph's) holds `buffered` frames back, in
+    // graph-rate frames (time.rate is 1/graph rate): our first frame is that much older.
     uint64_t start_ns;
     uint32_t flags = kPacketNone;
     if (have_time) {
       start_ns = static_cast<uint64_t>(time.now);
-      const uint64_t resampler_ns = time.buffered * kNsPerSec / rate;
+      const uint64_t resampler_ns =
+          time.rate.denom != 0
+              ? time.buffered * kNsPerSec * time.rate.num / time.rate.denom
+              : 0;
       start_ns -= std::min(start_ns, resampler_ns + (total - frames[count - 1]) * kNsPerSec / rate);
     } else {
       start_ns = arrival - std::min(arrival, total * kNsPerSec / rate);
       flags |= kPacketTimestampError;
     }
-    if (next_expected_ns != 0 && start_ns + quantum_ns.load(std::memory_order_relaxed) / 2 <
-                                     next_expected_ns) {
-      flags |= kPacketDiscontinuity;  // time went backwards: a new clock, a restarted graph
-    }
+    // No discontinuity is made up here: when the quantum grows, the first longer cycle starts
+    // one old quantum after the previous one, so device times overlap by the difference (the
+    // graph clock's own view; a sink's buffer absorbs it). The timeline aligns that within its
+    // threshold. Only PipeWire's own "corrupted" mark is a discontinuity.
     uint64_t device_ns = start_ns;
     for (int i = 0; i < count; ++i) {
       if (frames[i] == 0) {
@@ -775,7 +790,6 @@ struct PipeWireBackend::Impl {
       device_ns += static_cast<uint64_t>(frames[i]) * kNsPerSec / rate;
       flags &= ~static_cast<uint32_t>(kPacketDiscontinuity);
     }
-    next_expected_ns = device_ns;
     last_activity_ns = arrival;
     quantum_ns.store(total * kNsPerSec / rate, std::memory_order_relaxed);
   }
@@ -835,7 +849,6 @@ struct PipeWireBackend::Impl {
     Impl *self = arm->self;
     self->sink = arm->sink;
     self->finished = false;
-    self->next_expected_ns = 0;
     self->last_activity_ns = monotonic_now_ns();
     if (arm->watch_exit && self->exit_watch.fd() >= 0) {
       self->exit_source = pw_loop_add_io(self->data_loop, self->exit_watch.fd(),
@@ -897,10 +910,15 @@ struct PipeWireBackend::Impl {
       const int err = errno;
       pw_thread_loop_unlock(loop);
       const std::string xdg = env_or("XDG_RUNTIME_DIR", "");
+      const std::string where =
+          socket_path().empty()
+              ? "XDG_RUNTIME_DIR is not set (nor PIPEWIRE_RUNTIME_DIR), so there is no " +
+                    env_or("PIPEWIRE_REMOTE", "pipewire-0") + " socket to connect to"
+              : "no server answers on " + socket_path() + " (XDG_RUNTIME_DIR=" +
+                    (xdg.empty() ? std::string("<unset>") : xdg) + ")";
       return {ErrorKind::kBackendUnavailable,
-              "Cannot connect to PipeWire: no server answers on " + describe_socket() +
-                  " (XDG_RUNTIME_DIR=" + (xdg.empty() ? std::string("<unset>") : xdg) +
-                  "). Start PipeWire and WirePlumber (e.g. `systemctl --user start pipewire "
+              "Cannot connect to PipeWire: " + where +
+                  ". Start PipeWire and WirePlumber (e.g. `systemctl --user start pipewire "
                   "wireplumber`), or point XDG_RUNTIME_DIR / PIPEWIRE_RUNTIME_DIR / "
                   "PIPEWIRE_REMOTE at a running session.",
               "pw_context_connect(" + describe_socket() + "): " + errno_text(err)};
@@ -925,6 +943,12 @@ struct PipeWireBackend::Impl {
     // Two round trips: the first brings every global, the second the infos of the stream
     // nodes bound on the way.
     const bool ok = roundtrip(kServerTimeoutMs) && roundtrip(kServerTimeoutMs);
+    // Every global is known now: a stream whose Client is not visible gets decided anyway.
+    for (auto &entry : nodes) {
+      if (entry.second->have_info) {
+        decide(*entry.second, true);
+      }
+    }
     pw_thread_loop_unlock(loop);
     if (!ok) {
       return {connection_lost ? ErrorKind::kBackendUnavailable : ErrorKind::kTimeout,
@@ -977,7 +1001,9 @@ PipeWireBackend::PipeWireBackend(Logger logger) : impl_(new Impl(std::move(logge
 
 PipeWireBackend::~PipeWireBackend() { close(); }
 
-FormatCaps PipeWireBackend::formats() const {
+FormatCaps PipeWireBackend::formats() const { return supported_formats(); }
+
+FormatCaps PipeWireBackend::supported_formats() {
   FormatCaps caps;
   caps.sample_formats = {SampleFormat::kF32LE, SampleFormat::kS16LE};
   caps.rate_min = 8000;
@@ -1115,6 +1141,11 @@ CaptureError PipeWireBackend::start(const CaptureConfig &config, CaptureSink &si
   s.format_refused = false;
   s.own_node_id = SPA_ID_INVALID;
   s.own_node_id_public = SPA_ID_INVALID;
+  for (const auto &entry : s.nodes) {
+    if (entry.second->decided) {
+      s.count_stream(*entry.second);  // streams already there; later ones count in decide()
+    }
+  }
   // Arm the data loop before the stream can run: the first cycle already delivers.
   Impl::Arm arm{&s, &sink, s.root_pid != 0};
   pw_loop_invoke(s.data_loop, &Impl::do_arm, 0, &arm, sizeof arm, true, nullptr);
@@ -1185,8 +1216,11 @@ void PipeWireBackend::stop() {
   s.capturing = false;
   s.destroy_all_links();
   if (s.stream != nullptr) {
-    spa_hook_remove(&s.stream_listener);
+    // Disconnect first: it takes the node off the data loop (a blocking invoke there), so the
+    // process callback is not running when the listener goes. `capturing` is false, so the
+    // state change to UNCONNECTED is not reported as an error.
     pw_stream_disconnect(s.stream);
+    spa_hook_remove(&s.stream_listener);
     pw_stream_destroy(s.stream);
     s.stream = nullptr;
   }

@@ -23,6 +23,9 @@ class PipeWireBackend final : public CaptureBackend {
   PipeWireBackend(const PipeWireBackend &) = delete;
   PipeWireBackend &operator=(const PipeWireBackend &) = delete;
 
+  // F32LE/S16LE, 8000..192000 Hz, 1 or 2 channels (PipeWire's adapter converts and resamples).
+  static FormatCaps supported_formats();
+
   FormatCaps formats() const override;
   CaptureError open(const TargetSpec &target) override;
   CaptureError start(const CaptureConfig &config, CaptureSink &sink) override;

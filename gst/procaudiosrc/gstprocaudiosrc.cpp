@@ -52,7 +52,8 @@ struct Settings {
 
 // The C++ state beside the GObject, as libcamerasrc keeps it.
 struct GstProcAudioSrcState {
-  explicit GstProcAudioSrcState(procaudio::Logger logger) : engine(logger), log(std::move(logger)) {}
+  explicit GstProcAudioSrcState(procaudio::Logger logger)
+      : engine(logger), log(std::move(logger)) {}
 
   Settings settings;  // guarded by the object lock
   Settings active;    // what start() took; streaming thread and state changes only
@@ -89,9 +90,8 @@ struct GstProcAudioSrcPrivate {
 
 G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE(GstProcAudioSrc, gst_proc_audio_src, GST_TYPE_PUSH_SRC)
 
-#define STATE(self)                                                                     \
-  (static_cast<GstProcAudioSrcPrivate *>(gst_proc_audio_src_get_instance_private(self)) \
-       ->state)
+#define STATE(self) \
+  (static_cast<GstProcAudioSrcPrivate *>(gst_proc_audio_src_get_instance_private(self))->state)
 // Log into the subclass's category, so GST_DEBUG=pipewireprocsrc:6 shows everything.
 #define CAT(self) (GST_PROC_AUDIO_SRC_GET_CLASS(self)->debug_category)
 #define SRC_LOG(self, level, ...) GST_CAT_LEVEL_LOG(CAT(self), level, self, __VA_ARGS__)
@@ -105,8 +105,7 @@ GType gst_proc_audio_mode_get_type(void) {
   static GType type = 0;
   static const GEnumValue values[] = {
       {static_cast<gint>(procaudio::TargetMode::kIncludeTree),
-       "The target process and all its descendants, including ones started later",
-       "include-tree"},
+       "The target process and all its descendants, including ones started later", "include-tree"},
       {static_cast<gint>(procaudio::TargetMode::kExcludeTree),
        "Every process except the target and its descendants", "exclude-tree"},
       {0, nullptr, nullptr},
@@ -145,8 +144,8 @@ procaudio::Logger make_logger(GstProcAudioSrc *self) {
         return to_gst_level(level) <= gst_debug_category_get_threshold(CAT(self));
       },
       [self](procaudio::LogLevel level, const char *file, int line, const char *text) {
-        gst_debug_log(CAT(self), to_gst_level(level), file, "backend", line, G_OBJECT(self),
-                      "%s", text);
+        gst_debug_log(CAT(self), to_gst_level(level), file, "backend", line, G_OBJECT(self), "%s",
+                      text);
       });
 }
 
@@ -179,8 +178,7 @@ GstErrorCode to_gst_error(ErrorKind kind) {
 }
 
 // Posts `error` on the bus as a GStreamer error message, OS detail in the debug string.
-void post_error(GstProcAudioSrc *self, const CaptureError &error, const char *function,
-                int line) {
+void post_error(GstProcAudioSrc *self, const CaptureError &error, const char *function, int line) {
   const GstErrorCode code = to_gst_error(error.kind);
   SRC_ERROR(self, "%s (%s)", error.message.c_str(), error.detail.c_str());
   gst_element_message_full(GST_ELEMENT(self), GST_MESSAGE_ERROR, code.domain, code.code,
@@ -189,7 +187,9 @@ void post_error(GstProcAudioSrc *self, const CaptureError &error, const char *fu
 }
 #define POST_ERROR(self, error) post_error(self, error, GST_FUNCTION, __LINE__)
 
-bool is_running(GstProcAudioSrc *self) { return STATE(self)->backend != nullptr; }
+bool is_running(GstProcAudioSrc *self) {
+  return STATE(self)->backend != nullptr;
+}
 
 GstStructure *make_stats(GstProcAudioSrc *self) {
   const procaudio::EngineStats s = STATE(self)->engine.stats();
@@ -214,9 +214,10 @@ static void gst_proc_audio_src_set_property(GObject *object, guint prop_id, cons
   if (prop_id != PROP_STATS && is_running(self)) {
     // The target and the sizes are taken at READY->PAUSED; a later change would silently
     // not apply, so refuse it loudly instead.
-    g_warning("%s: '%s' cannot change while the element is running (PAUSED or PLAYING); "
-              "set it in the NULL or READY state",
-              GST_OBJECT_NAME(self), pspec->name);
+    g_warning(
+        "%s: '%s' cannot change while the element is running (PAUSED or PLAYING); "
+        "set it in the NULL or READY state",
+        GST_OBJECT_NAME(self), pspec->name);
     return;
   }
   ObjectLocker lock(self);
@@ -495,7 +496,8 @@ static GstFlowReturn start_capture(GstProcAudioSrc *self) {
     settings.format = state->format;
     settings.chunk_frames = static_cast<uint32_t>(
         MAX(gst_util_uint64_scale_int(state->active.latency_time_us, rate, 1000000), 1));
-    settings.capacity_frames = gst_util_uint64_scale_int(state->active.buffer_time_us, rate, 1000000);
+    settings.capacity_frames =
+        gst_util_uint64_scale_int(state->active.buffer_time_us, rate, 1000000);
     settings.alignment_threshold_ns = kAlignmentThresholdNs;
     settings.idle_margin_ns = state->backend->idle_margin_ns();
     if (settings != state->engine.settings()) {
@@ -509,8 +511,8 @@ static GstFlowReturn start_capture(GstProcAudioSrc *self) {
     return GST_FLOW_ERROR;
   }
   state->capturing = true;
-  SRC_INFO(self, "capturing: %u Hz, %u channels, chunks of %u frames", rate,
-           state->format.channels, state->engine.settings().chunk_frames);
+  SRC_INFO(self, "capturing: %u Hz, %u channels, chunks of %u frames", rate, state->format.channels,
+           state->engine.settings().chunk_frames);
   return GST_FLOW_OK;
 }
 
@@ -528,15 +530,14 @@ static void stamp(GstProcAudioSrc *self, GstBuffer *buffer, const procaudio::Chu
     }
     state->anchor_offset = chunk.anchor_offset;
     state->anchor_time_ns = chunk.anchor_time_ns;
-    state->anchor_running_time = state->mapper.to_clock_time(chunk.anchor_time_ns) -
-                                 static_cast<GstClockTimeDiff>(
-                                     gst_element_get_base_time(GST_ELEMENT(self)));
+    state->anchor_running_time =
+        state->mapper.to_clock_time(chunk.anchor_time_ns) -
+        static_cast<GstClockTimeDiff>(gst_element_get_base_time(GST_ELEMENT(self)));
     state->have_anchor = true;
   }
   const GstClockTimeDiff start =
-      state->anchor_running_time +
-      static_cast<GstClockTimeDiff>(
-          gst_util_uint64_scale_int(chunk.offset - chunk.anchor_offset, GST_SECOND, rate));
+      state->anchor_running_time + static_cast<GstClockTimeDiff>(gst_util_uint64_scale_int(
+                                       chunk.offset - chunk.anchor_offset, GST_SECOND, rate));
   const GstClockTimeDiff end =
       state->anchor_running_time +
       static_cast<GstClockTimeDiff>(gst_util_uint64_scale_int(
@@ -563,9 +564,9 @@ static void post_overflow_qos(GstProcAudioSrc *self, GstBuffer *buffer,
               "the streaming thread fell behind: %" G_GUINT64_FORMAT
               " frames dropped (%" G_GUINT64_FORMAT " in all); raise buffer-time",
               chunk.dropped_frames, stats.frames_dropped);
-  GstMessage *qos = gst_message_new_qos(GST_OBJECT(self), TRUE, GST_BUFFER_PTS(buffer),
-                                        GST_CLOCK_TIME_NONE, GST_BUFFER_PTS(buffer),
-                                        GST_BUFFER_DURATION(buffer));
+  GstMessage *qos =
+      gst_message_new_qos(GST_OBJECT(self), TRUE, GST_BUFFER_PTS(buffer), GST_CLOCK_TIME_NONE,
+                          GST_BUFFER_PTS(buffer), GST_BUFFER_DURATION(buffer));
   gst_message_set_qos_stats(qos, GST_FORMAT_DEFAULT, stats.frames_pushed, stats.frames_dropped);
   gst_element_post_message(GST_ELEMENT(self), qos);
 }
@@ -599,8 +600,8 @@ static GstFlowReturn gst_proc_audio_src_create(GstPushSrc *pushsrc, GstBuffer **
     uint64_t stream = 0;
     {
       std::unique_lock<std::mutex> lock(state->capture_mutex);
-      state->capture_cond.wait(
-          lock, [state] { return state->playing || state->engine.flushing(); });
+      state->capture_cond.wait(lock,
+                               [state] { return state->playing || state->engine.flushing(); });
       if (state->engine.flushing()) {
         gst_clear_buffer(&buffer);
         return GST_FLOW_FLUSHING;
@@ -621,8 +622,7 @@ static GstFlowReturn gst_proc_audio_src_create(GstPushSrc *pushsrc, GstBuffer **
     gst_buffer_map(buffer, &map, GST_MAP_WRITE);
     status = state->engine.read(chunk, map.data, stream);
     gst_buffer_unmap(buffer, &map);
-    if (status != procaudio::CaptureEngine::ReadStatus::kFlushing ||
-        state->engine.flushing()) {
+    if (status != procaudio::CaptureEngine::ReadStatus::kFlushing || state->engine.flushing()) {
       break;
     }
     SRC_DEBUG(self, "paused: waiting for PLAYING to start a fresh stream");
@@ -650,8 +650,7 @@ static GstFlowReturn gst_proc_audio_src_create(GstPushSrc *pushsrc, GstBuffer **
   if (chunk.dropped_frames > 0) {
     post_overflow_qos(self, buffer, chunk);
   }
-  SRC_LOG_(self,
-           "chunk offset %" G_GUINT64_FORMAT " frames %u pts %" GST_TIME_FORMAT "%s%s",
+  SRC_LOG_(self, "chunk offset %" G_GUINT64_FORMAT " frames %u pts %" GST_TIME_FORMAT "%s%s",
            chunk.offset, chunk.frames, GST_TIME_ARGS(GST_BUFFER_PTS(buffer)),
            chunk.discont ? " DISCONT" : "", chunk.gap ? " GAP" : "");
   state->engine.note_pushed(chunk, state->mapper.monotonic_now());
@@ -741,10 +740,10 @@ void gst_proc_audio_src_class_set_formats(GstProcAudioSrcClass *klass,
                                           const procaudio::FormatCaps &formats) {
   GstCaps *caps = gst_caps_new_empty();
   for (procaudio::SampleFormat sample_format : formats.sample_formats) {
-    GstStructure *s = gst_structure_new(
-        "audio/x-raw", "format", G_TYPE_STRING,
-        sample_format == procaudio::SampleFormat::kF32LE ? "F32LE" : "S16LE", "layout",
-        G_TYPE_STRING, "interleaved", nullptr);
+    GstStructure *s =
+        gst_structure_new("audio/x-raw", "format", G_TYPE_STRING,
+                          sample_format == procaudio::SampleFormat::kF32LE ? "F32LE" : "S16LE",
+                          "layout", G_TYPE_STRING, "interleaved", nullptr);
     if (formats.rates.empty()) {
       gst_structure_set(s, "rate", GST_TYPE_INT_RANGE, static_cast<gint>(formats.rate_min),
                         static_cast<gint>(formats.rate_max), nullptr);
@@ -763,8 +762,7 @@ void gst_proc_audio_src_class_set_formats(GstProcAudioSrcClass *klass,
       gst_structure_set(s, "channels", G_TYPE_INT, static_cast<gint>(formats.channels_min),
                         nullptr);
     } else {
-      gst_structure_set(s, "channels", GST_TYPE_INT_RANGE,
-                        static_cast<gint>(formats.channels_min),
+      gst_structure_set(s, "channels", GST_TYPE_INT_RANGE, static_cast<gint>(formats.channels_min),
                         static_cast<gint>(formats.channels_max), nullptr);
     }
     gst_caps_append_structure(caps, s);

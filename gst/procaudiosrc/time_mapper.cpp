@@ -16,9 +16,9 @@ bool is_monotonic_system_clock(GstClock *clock) {
 }  // namespace
 
 TimeMapper::TimeMapper()
-    : monotonic_(GST_CLOCK(g_object_new(GST_TYPE_SYSTEM_CLOCK, "clock-type",
-                                        GST_CLOCK_TYPE_MONOTONIC, "name",
-                                        "procaudio-monotonic", nullptr))) {
+    : monotonic_(
+          GST_CLOCK(g_object_new(GST_TYPE_SYSTEM_CLOCK, "clock-type", GST_CLOCK_TYPE_MONOTONIC,
+                                 "name", "procaudio-monotonic", nullptr))) {
   gst_object_ref_sink(monotonic_);
 }
 
@@ -27,7 +27,9 @@ TimeMapper::~TimeMapper() {
   gst_object_unref(monotonic_);
 }
 
-uint64_t TimeMapper::monotonic_now() const { return gst_clock_get_internal_time(monotonic_); }
+uint64_t TimeMapper::monotonic_now() const {
+  return gst_clock_get_internal_time(monotonic_);
+}
 
 void TimeMapper::calibrate(GstClock *clock) {
   gst_object_replace(reinterpret_cast<GstObject **>(&clock_), GST_OBJECT_CAST(clock));

@@ -142,7 +142,9 @@ uint64_t Scenario::true_time_of_frame(uint64_t index) const {
 ScriptedBackend::ScriptedBackend(std::shared_ptr<Scenario> scenario)
     : scenario_(std::move(scenario)) {}
 
-ScriptedBackend::~ScriptedBackend() { close(); }
+ScriptedBackend::~ScriptedBackend() {
+  close();
+}
 
 CaptureError ScriptedBackend::open(const TargetSpec &target) {
   std::lock_guard<std::mutex> lock(scenario_->mutex_);
@@ -183,7 +185,9 @@ void ScriptedBackend::stop() {
   }
 }
 
-void ScriptedBackend::close() { stop(); }
+void ScriptedBackend::close() {
+  stop();
+}
 
 bool ScriptedBackend::wait_until(uint64_t deadline_ns) {
   std::unique_lock<std::mutex> lock(mutex_);
@@ -287,10 +291,9 @@ void ScriptedBackend::run(CaptureConfig config, CaptureSink *sink) {
           }
           jitter_seed = jitter_seed * 1103515245u + 12345u;
           const int64_t jitter =
-              jitter_max == 0
-                  ? 0
-                  : static_cast<int64_t>((jitter_seed >> 8) % (2 * jitter_max + 1)) -
-                        static_cast<int64_t>(jitter_max);
+              jitter_max == 0 ? 0
+                              : static_cast<int64_t>((jitter_seed >> 8) % (2 * jitter_max + 1)) -
+                                    static_cast<int64_t>(jitter_max);
           Packet packet;
           packet.data = data.data();
           packet.frames = frames;

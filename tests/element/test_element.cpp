@@ -9,8 +9,8 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <map>
 #include <future>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -42,8 +42,8 @@ class Capture {
                    const std::string &src_props = "", const std::string &sink_props = "")
       : scenario_(std::move(scenario)) {
     const std::string desc = "scriptedprocsrc name=src " + src_props + " ! " + after_src +
-                             (after_src.empty() ? "" : " ! ") +
-                             "appsink name=sink sync=false " + sink_props;
+                             (after_src.empty() ? "" : " ! ") + "appsink name=sink sync=false " +
+                             sink_props;
     GError *error = nullptr;
     pipeline_ = gst_parse_launch(desc.c_str(), &error);
     EXPECT_EQ(error, nullptr) << (error ? error->message : "");
@@ -73,8 +73,7 @@ class Capture {
   std::vector<Buf> pull(size_t max = SIZE_MAX) {
     std::vector<Buf> out;
     while (out.size() < max) {
-      GstSample *sample =
-          gst_app_sink_try_pull_sample(GST_APP_SINK(sink_), kTimeoutMs * kMs);
+      GstSample *sample = gst_app_sink_try_pull_sample(GST_APP_SINK(sink_), kTimeoutMs * kMs);
       if (sample == nullptr) {
         EXPECT_TRUE(gst_app_sink_is_eos(GST_APP_SINK(sink_))) << "no buffer within timeout";
         break;
@@ -171,8 +170,8 @@ class WarningCatcher {
   WarningCatcher() {
     for (const char *domain : {"GLib-GObject", static_cast<const char *>(nullptr)}) {
       ids_.emplace_back(domain, g_log_set_handler(domain,
-                                                  static_cast<GLogLevelFlags>(
-                                                      G_LOG_LEVEL_WARNING | G_LOG_LEVEL_CRITICAL),
+                                                  static_cast<GLogLevelFlags>(G_LOG_LEVEL_WARNING |
+                                                                              G_LOG_LEVEL_CRITICAL),
                                                   &WarningCatcher::handler, this));
     }
   }
@@ -198,7 +197,9 @@ class WarningCatcher {
   std::vector<std::string> messages_;
 };
 
-std::shared_ptr<Scenario> scenario() { return std::make_shared<Scenario>(); }
+std::shared_ptr<Scenario> scenario() {
+  return std::make_shared<Scenario>();
+}
 
 }  // namespace
 
@@ -210,8 +211,8 @@ TEST(Properties, DefaultsMatchTheDesign) {
   gchar *name = nullptr;
   gint mode = -1;
   gint64 latency = 0, buffer = 0;
-  g_object_get(c.src(), "pid", &pid, "process-name", &name, "mode", &mode, "latency-time",
-               &latency, "buffer-time", &buffer, nullptr);
+  g_object_get(c.src(), "pid", &pid, "process-name", &name, "mode", &mode, "latency-time", &latency,
+               "buffer-time", &buffer, nullptr);
   EXPECT_EQ(pid, 0u);
   EXPECT_EQ(name, nullptr);
   EXPECT_EQ(mode, 0);  // include-tree
@@ -357,7 +358,9 @@ int check_continuity(const std::vector<Buf> &bufs) {
   return disconts;
 }
 
-GstClockTime base_time(Capture &c) { return gst_element_get_base_time(c.src()); }
+GstClockTime base_time(Capture &c) {
+  return gst_element_get_base_time(c.src());
+}
 
 }  // namespace
 
@@ -392,13 +395,11 @@ TEST(Timestamps, AnotherPipelineClockIsCalibratedAgainstTheDeviceTimeline) {
   ASSERT_EQ(bufs.size(), 100u);
   // Running time of a device time = its realtime-clock reading - base time.
   const GstClockTime mono_now = g_get_monotonic_time() * GST_USECOND;
-  const GstClockTimeDiff to_realtime =
-      GST_CLOCK_DIFF(mono_now, gst_clock_get_time(realtime));
+  const GstClockTimeDiff to_realtime = GST_CLOCK_DIFF(mono_now, gst_clock_get_time(realtime));
   for (const Buf &b : bufs) {
     const auto frame = static_cast<uint64_t>(b.first_channel[0]);
-    const GstClockTimeDiff expected =
-        static_cast<GstClockTimeDiff>(s->true_time_of_frame(frame)) + to_realtime -
-        static_cast<GstClockTimeDiff>(base_time(c));
+    const GstClockTimeDiff expected = static_cast<GstClockTimeDiff>(s->true_time_of_frame(frame)) +
+                                      to_realtime - static_cast<GstClockTimeDiff>(base_time(c));
     EXPECT_LE(std::llabs(GST_CLOCK_DIFF(expected, b.pts)), 2 * static_cast<gint64>(kMs));
   }
   check_continuity(bufs);
@@ -448,9 +449,9 @@ TEST(Timestamps, DiscontMarksStartDeviceDiscontinuityAndResyncOnly) {
 TEST(Timestamps, GapOnElementMadeSilenceOnly) {
   auto s = scenario();
   s->packets(10, {480})
-      .gap(100 * kMs)                       // nothing for 100 ms: filled
-      .packets(10, {480}, kPacketSilent)    // the OS says silent: data, not GAP
-      .idle(200 * kMs, 10 * kMs)            // idle target, no packets at all: filled
+      .gap(100 * kMs)                     // nothing for 100 ms: filled
+      .packets(10, {480}, kPacketSilent)  // the OS says silent: data, not GAP
+      .idle(200 * kMs, 10 * kMs)          // idle target, no packets at all: filled
       .packets(10, {480})
       .exit();
   Capture c(s, "", "buffer-time=60000000");
@@ -490,8 +491,7 @@ TEST(Timestamps, DriftIsKeptWithinTheAlignmentThreshold) {
       continue;
     }
     const auto frame = static_cast<uint64_t>(b.first_channel[0]);
-    const gint64 error =
-        std::llabs(GST_CLOCK_DIFF(s->true_time_of_frame(frame) - base, b.pts));
+    const gint64 error = std::llabs(GST_CLOCK_DIFF(s->true_time_of_frame(frame) - base, b.pts));
     worst = std::max(worst, error);
   }
   EXPECT_LE(worst, static_cast<gint64>(40 * kMs + 5 * kMs)) << "threshold plus jitter";
@@ -578,7 +578,8 @@ TEST(End, TargetExitSendsEosAndAMuxerFinalisesItsFile) {
   GstElement *pipeline = gst_parse_launch(
       (std::string("scriptedprocsrc name=src buffer-time=60000000 ! wavenc ! filesink "
                    "location=") +
-       path).c_str(),
+       path)
+          .c_str(),
       &error);
   ASSERT_EQ(error, nullptr);
   GstElement *src = gst_bin_get_by_name(GST_BIN(pipeline), "src");
@@ -691,8 +692,8 @@ std::map<std::string, int> created_and_alive(GstTracer *leaks) {
   GstStructure *checkpoint = nullptr;
   g_signal_emit_by_name(leaks, "activity-get-checkpoint", &checkpoint);
   std::map<std::pair<std::string, std::string>, int> balance;  // (type, address) -> count
-  for (const auto &[field, sign] : {std::make_pair("objects-created-list", 1),
-                                    std::make_pair("objects-removed-list", -1)}) {
+  for (const auto &[field, sign] :
+       {std::make_pair("objects-created-list", 1), std::make_pair("objects-removed-list", -1)}) {
     const GValue *list = gst_structure_get_value(checkpoint, field);
     for (guint i = 0; i < gst_value_list_get_size(list); ++i) {
       const GstStructure *o = gst_value_get_structure(gst_value_list_get_value(list, i));

@@ -29,7 +29,9 @@ EngineSettings mono_f32(uint32_t chunk = 480, uint64_t capacity = 9600) {
   return s;
 }
 
-uint64_t frames_ns(uint64_t frames) { return procaudio::scale_u64(frames, 1'000'000'000, 48000); }
+uint64_t frames_ns(uint64_t frames) {
+  return procaudio::scale_u64(frames, 1'000'000'000, 48000);
+}
 
 // Feeds packets whose samples are their stream position, so the output can be checked.
 struct Feeder {

@@ -15,7 +15,9 @@ constexpr uint32_t kRate = 48000;
 constexpr uint64_t kMs = 1'000'000;
 constexpr uint64_t kThreshold = 40 * kMs;
 constexpr uint64_t kT0 = 5'000'000'000;  // an arbitrary monotonic start
-uint64_t ns(uint64_t frames) { return scale_u64(frames, 1'000'000'000, kRate); }
+uint64_t ns(uint64_t frames) {
+  return scale_u64(frames, 1'000'000'000, kRate);
+}
 }  // namespace
 
 TEST(Timeline, ScaleDoesNotOverflow) {
@@ -126,7 +128,7 @@ TEST(Timeline, IdleFillStartsTheStreamAndFillsWholeChunksOnly) {
 TEST(Timeline, AudioAfterIdleFillIsAlignedExactlyByToppingUpTheSilence) {
   Timeline tl(kRate, kThreshold);
   tl.idle_fill(kT0 + 100 * kMs, 480, kT0);  // 4800 frames of silence
-  const uint64_t t = kT0 + 117 * kMs;        // audio starts 17 ms after the fill ends
+  const uint64_t t = kT0 + 117 * kMs;       // audio starts 17 ms after the fill ends
   const auto p = tl.place(t, 480, kPacketNone);
   EXPECT_EQ(p.resync, Resync::kNone);
   EXPECT_EQ(p.fill_frames, 816u);
