@@ -11,77 +11,62 @@ namespace procaudio::testing {
 
 // ---- Scenario ----
 
+Scenario &Scenario::add(Step step) {
+  steps_.push_back(std::move(step));
+  return *this;
+}
+
 Scenario &Scenario::packets(uint32_t count, std::vector<uint32_t> sizes, uint32_t flags) {
-  Step s;
-  s.kind = Step::kPackets;
+  Step s(Step::kPackets);
   s.count = count;
   s.sizes = std::move(sizes);
   s.flags = flags;
-  steps_.push_back(s);
-  return *this;
+  return add(s);
 }
 
 Scenario &Scenario::gap(uint64_t ns) {
-  Step s;
-  s.kind = Step::kGap;
+  Step s(Step::kGap);
   s.ns = ns;
-  steps_.push_back(s);
-  return *this;
+  return add(s);
 }
 
 Scenario &Scenario::idle(uint64_t ns, uint64_t tick_ns) {
-  Step s;
-  s.kind = Step::kIdle;
+  Step s(Step::kIdle);
   s.ns = ns;
   s.tick_ns = tick_ns;
-  steps_.push_back(s);
-  return *this;
+  return add(s);
 }
 
 Scenario &Scenario::exit() {
-  Step s;
-  s.kind = Step::kExit;
-  steps_.push_back(s);
-  return *this;
+  return add(Step(Step::kExit));
 }
 
 Scenario &Scenario::fail(CaptureError error) {
-  Step s;
-  s.kind = Step::kError;
+  Step s(Step::kError);
   s.error = std::move(error);
-  steps_.push_back(s);
-  return *this;
+  return add(s);
 }
 
 Scenario &Scenario::hold() {
-  Step s;
-  s.kind = Step::kHold;
-  steps_.push_back(s);
-  return *this;
+  return add(Step(Step::kHold));
 }
 
 Scenario &Scenario::drift_ppm(double ppm) {
-  Step s;
-  s.kind = Step::kSetDrift;
+  Step s(Step::kSetDrift);
   s.value = ppm;
-  steps_.push_back(s);
-  return *this;
+  return add(s);
 }
 
 Scenario &Scenario::jitter(uint64_t max_ns) {
-  Step s;
-  s.kind = Step::kSetJitter;
+  Step s(Step::kSetJitter);
   s.ns = max_ns;
-  steps_.push_back(s);
-  return *this;
+  return add(s);
 }
 
 Scenario &Scenario::paced(bool paced) {
-  Step s;
-  s.kind = Step::kSetPaced;
+  Step s(Step::kSetPaced);
   s.value = paced ? 1 : 0;
-  steps_.push_back(s);
-  return *this;
+  return add(s);
 }
 
 void Scenario::release() {

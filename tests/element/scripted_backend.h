@@ -24,7 +24,8 @@ class Scenario {
  public:
   struct Step {
     enum Kind { kPackets, kGap, kIdle, kExit, kError, kHold, kSetDrift, kSetJitter, kSetPaced };
-    Kind kind = kPackets;
+    explicit Step(Kind k) : kind(k) {}
+    Kind kind;
     std::vector<uint32_t> sizes;  // kPackets: sizes, cycled
     uint32_t count = 0;           // kPackets: how many packets
     uint32_t flags = 0;           // kPackets: PacketFlags on each (discontinuity: first only)
@@ -69,6 +70,7 @@ class Scenario {
 
  private:
   friend class ScriptedBackend;
+  Scenario &add(Step step);
   struct Run;  // one capture run's progress, guarded by mutex_
   mutable std::mutex mutex_;
   std::condition_variable cond_;
