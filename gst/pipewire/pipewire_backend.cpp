@@ -298,11 +298,11 @@ struct PipeWireBackend::Impl {
     if (!self->connection_lost) {
       self->connection_lost = true;
       self->connection_error = std::string(message ? message : "") + ": " + errno_text(res);
-      self->raise_error({ErrorKind::kDeviceLost,
-                         "The connection to PipeWire was lost (the PipeWire daemon stopped or "
-                         "restarted); capture ended.",
-                         "PipeWire core error on " + describe_socket() + ": " +
-                             self->connection_error});
+      self->raise_error(
+          {ErrorKind::kDeviceLost,
+           "The connection to PipeWire was lost (the PipeWire daemon stopped or "
+           "restarted); capture ended.",
+           "PipeWire core error on " + describe_socket() + ": " + self->connection_error});
     }
     self->signal();
   }
@@ -667,11 +667,11 @@ struct PipeWireBackend::Impl {
     if (spa_format_audio_raw_parse(param, &info) < 0) {
       return;
     }
-    const spa_audio_format want =
-        self->config.format.sample_format == SampleFormat::kF32LE ? SPA_AUDIO_FORMAT_F32_LE
-                                                                  : SPA_AUDIO_FORMAT_S16_LE;
-    const bool ok = info.format == want && info.rate == self->config.format.rate &&
-                    info.channels == 2;
+    const spa_audio_format want = self->config.format.sample_format == SampleFormat::kF32LE
+                                      ? SPA_AUDIO_FORMAT_F32_LE
+                                      : SPA_AUDIO_FORMAT_S16_LE;
+    const bool ok =
+        info.format == want && info.rate == self->config.format.rate && info.channels == 2;
     PA_DEBUG(self->log, "capture stream format: %s, %u Hz, %u channels%s",
              info.format == SPA_AUDIO_FORMAT_F32_LE   ? "F32LE"
              : info.format == SPA_AUDIO_FORMAT_S16_LE ? "S16LE"
@@ -744,18 +744,21 @@ struct PipeWireBackend::Impl {
     if (have_time) {
       start_ns = static_cast<uint64_t>(time.now);
       const uint64_t resampler_ns =
-          time.rate.denom != 0
-              ? time.buffered * kNsPerSec * time.rate.num / time.rate.denom
-              : 0;
+          time.rate.denom != 0 ? time.buffered * kNsPerSec * time.rate.num / time.rate.denom : 0;
       start_ns -= std::min(start_ns, resampler_ns + (total - frames[count - 1]) * kNsPerSec / rate);
     } else {
       start_ns = arrival - std::min(arrival, total * kNsPerSec / rate);
       flags |= kPacketTimestampError;
     }
-    // No discontinuity is made up here: when the quantum grows, the first longer cycle starts
-    // one old quantum after the previous one, so device times overlap by the difference (the
-    // graph clock's own view; a sink's buffer absorbs it). The timeline aligns that within its
-    // threshold. Only PipeWire's own "corrupted" mark is a discontinuity.
+    // No discontinuity is made up here; device times are the graph clock's, as they are:
+    //  - the quantum changes: a timer-driven graph schedules the next cycle with the duration it
+    //    had when it scheduled, so the first cycle of a new quantum is followed after the *old*
+    //    quantum: device times overlap (it grew) or leave a hole (it shrank) by the difference,
+    //    once, and even out when the quantum changes back;
+    //  - an overloaded graph: a cycle runs late (two packets then carry the same cycle time) or
+    //    is skipped.
+    // The timeline takes steps within its threshold as jitter and fills larger gaps. Only
+    // PipeWire's own "corrupted" mark on a chunk is reported as a discontinuity.
     uint64_t device_ns = start_ns;
     for (int i = 0; i < count; ++i) {
       if (frames[i] == 0) {
@@ -770,8 +773,8 @@ struct PipeWireBackend::Impl {
       }
       uint32_t done = 0;
       while (done < frames[i]) {
-        const uint32_t n = out_channels == 2 ? frames[i] - done
-                                             : std::min(frames[i] - done, kScratchFrames);
+        const uint32_t n =
+            out_channels == 2 ? frames[i] - done : std::min(frames[i] - done, kScratchFrames);
         Packet packet;
         packet.frames = n;
         packet.flags = chunk_flags;
@@ -851,9 +854,9 @@ struct PipeWireBackend::Impl {
     self->finished = false;
     self->last_activity_ns = monotonic_now_ns();
     if (arm->watch_exit && self->exit_watch.fd() >= 0) {
-      self->exit_source = pw_loop_add_io(self->data_loop, self->exit_watch.fd(),
-                                         SPA_IO_IN | SPA_IO_HUP | SPA_IO_ERR, false,
-                                         &Impl::on_target_exit, self);
+      self->exit_source =
+          pw_loop_add_io(self->data_loop, self->exit_watch.fd(),
+                         SPA_IO_IN | SPA_IO_HUP | SPA_IO_ERR, false, &Impl::on_target_exit, self);
     }
     self->idle_source = pw_loop_add_timer(self->data_loop, &Impl::on_idle_tick, self);
     if (self->idle_source != nullptr) {
@@ -914,8 +917,8 @@ struct PipeWireBackend::Impl {
           socket_path().empty()
               ? "XDG_RUNTIME_DIR is not set (nor PIPEWIRE_RUNTIME_DIR), so there is no " +
                     env_or("PIPEWIRE_REMOTE", "pipewire-0") + " socket to connect to"
-              : "no server answers on " + socket_path() + " (XDG_RUNTIME_DIR=" +
-                    (xdg.empty() ? std::string("<unset>") : xdg) + ")";
+              : "no server answers on " + socket_path() +
+                    " (XDG_RUNTIME_DIR=" + (xdg.empty() ? std::string("<unset>") : xdg) + ")";
       return {ErrorKind::kBackendUnavailable,
               "Cannot connect to PipeWire: " + where +
                   ". Start PipeWire and WirePlumber (e.g. `systemctl --user start pipewire "
@@ -999,9 +1002,13 @@ struct PipeWireBackend::Impl {
 
 PipeWireBackend::PipeWireBackend(Logger logger) : impl_(new Impl(std::move(logger))) {}
 
-PipeWireBackend::~PipeWireBackend() { close(); }
+PipeWireBackend::~PipeWireBackend() {
+  close();
+}
 
-FormatCaps PipeWireBackend::formats() const { return supported_formats(); }
+FormatCaps PipeWireBackend::formats() const {
+  return supported_formats();
+}
 
 FormatCaps PipeWireBackend::supported_formats() {
   FormatCaps caps;
@@ -1089,17 +1096,17 @@ CaptureError PipeWireBackend::start(const CaptureConfig &config, CaptureSink &si
             s.connection_error};
   }
   const std::string who = s.target.describe();
-  pw_properties *props = pw_properties_new(
-      PW_KEY_MEDIA_TYPE, "Audio", PW_KEY_MEDIA_CATEGORY, "Capture", PW_KEY_NODE_NAME,
-      "procaudio-capture", PW_KEY_APP_NAME, "procaudio",
-      // Never linked by the session manager: no default-source fallback, not now, not when
-      // the target goes away, not after a restore.
-      PW_KEY_NODE_AUTOCONNECT, "false", "node.dont-reconnect", "true", "state.restore-target",
-      "false", "state.restore-props", "false",
-      // Keep running (and delivering silence) while no target is linked.
-      PW_KEY_NODE_ALWAYS_PROCESS, "true", PW_KEY_NODE_WANT_DRIVER, "true",
-      // Marks this node as a procaudio capture for anyone listing streams.
-      "procaudio.capture", "true", nullptr);
+  pw_properties *props =
+      pw_properties_new(PW_KEY_MEDIA_TYPE, "Audio", PW_KEY_MEDIA_CATEGORY, "Capture",
+                        PW_KEY_NODE_NAME, "procaudio-capture", PW_KEY_APP_NAME, "procaudio",
+                        // Never linked by the session manager: no default-source fallback, not now,
+                        // not when the target goes away, not after a restore.
+                        PW_KEY_NODE_AUTOCONNECT, "false", "node.dont-reconnect", "true",
+                        "state.restore-target", "false", "state.restore-props", "false",
+                        // Keep running (and delivering silence) while no target is linked.
+                        PW_KEY_NODE_ALWAYS_PROCESS, "true", PW_KEY_NODE_WANT_DRIVER, "true",
+                        // Marks this node as a procaudio capture for anyone listing streams.
+                        "procaudio.capture", "true", nullptr);
   pw_properties_setf(props, PW_KEY_NODE_DESCRIPTION, "procaudio capture: %s", who.c_str());
   if (s.root_pid != 0) {
     pw_properties_setf(props, "procaudio.target.pid", "%u", s.root_pid);
@@ -1127,7 +1134,7 @@ CaptureError PipeWireBackend::start(const CaptureConfig &config, CaptureSink &si
   struct spa_audio_info_raw info;
   std::memset(&info, 0, sizeof info);
   info.format = config.format.sample_format == SampleFormat::kF32LE ? SPA_AUDIO_FORMAT_F32_LE
-                                                                     : SPA_AUDIO_FORMAT_S16_LE;
+                                                                    : SPA_AUDIO_FORMAT_S16_LE;
   info.rate = config.format.rate;
   info.channels = 2;  // FL + FR ports; a mono capture is downmixed here (see downmix())
   info.position[0] = SPA_AUDIO_CHANNEL_FL;
@@ -1164,8 +1171,7 @@ CaptureError PipeWireBackend::start(const CaptureConfig &config, CaptureSink &si
     // Ready when the server made our node and the session manager configured its ports.
     const bool ready = s.wait_until(
         [&s] {
-          return s.connection_lost || s.stream_state == PW_STREAM_STATE_ERROR ||
-                 s.format_refused ||
+          return s.connection_lost || s.stream_state == PW_STREAM_STATE_ERROR || s.format_refused ||
                  (s.own_node_id != SPA_ID_INVALID && s.format_ok &&
                   (s.stream_state == PW_STREAM_STATE_PAUSED ||
                    s.stream_state == PW_STREAM_STATE_STREAMING));
@@ -1193,8 +1199,7 @@ CaptureError PipeWireBackend::start(const CaptureConfig &config, CaptureSink &si
   }
   if (!error) {
     s.update_links();
-    PA_INFO(s.log, "capturing %s as node %u: %s %u Hz, %u channel(s)", who.c_str(),
-            s.own_node_id,
+    PA_INFO(s.log, "capturing %s as node %u: %s %u Hz, %u channel(s)", who.c_str(), s.own_node_id,
             config.format.sample_format == SampleFormat::kF32LE ? "F32LE" : "S16LE",
             config.format.rate, config.format.channels);
   }
@@ -1242,20 +1247,26 @@ void PipeWireBackend::close() {
   s.has_target = false;
 }
 
-uint64_t PipeWireBackend::latency_ns() const { return impl_->quantum_ns.load(); }
+uint64_t PipeWireBackend::latency_ns() const {
+  return impl_->quantum_ns.load();
+}
 
 uint64_t PipeWireBackend::idle_margin_ns() const {
   // A packet arrives within a cycle of its capture time; 4 quanta (>= 50 ms) is a safe bound.
   return std::max<uint64_t>(4 * impl_->quantum_ns.load(), 50'000'000);
 }
 
-uint32_t PipeWireBackend::resolved_pid() const { return impl_->root_pid; }
+uint32_t PipeWireBackend::resolved_pid() const {
+  return impl_->root_pid;
+}
 
 PipeWireBackend::LinkStats PipeWireBackend::link_stats() const {
   std::lock_guard<std::mutex> lock(impl_->stats_mutex);
   return impl_->stats;
 }
 
-uint32_t PipeWireBackend::node_id() const { return impl_->own_node_id_public.load(); }
+uint32_t PipeWireBackend::node_id() const {
+  return impl_->own_node_id_public.load();
+}
 
 }  // namespace procaudio

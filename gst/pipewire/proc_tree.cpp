@@ -200,7 +200,9 @@ CaptureError check_pid(uint32_t pid) {
   return {};
 }
 
-ExitWatch::~ExitWatch() { close(); }
+ExitWatch::~ExitWatch() {
+  close();
+}
 
 CaptureError ExitWatch::open(uint32_t pid, uint64_t expected_start) {
   close();
@@ -211,9 +213,10 @@ CaptureError ExitWatch::open(uint32_t pid, uint64_t expected_start) {
       return {ErrorKind::kNotFound, "The process with pid " + std::to_string(pid) + " has exited.",
               errno_detail("pidfd_open", err)};
     }
-    return {ErrorKind::kFailed,
-            "Cannot watch pid " + std::to_string(pid) + " for its exit (pidfd_open needs Linux 5.3).",
-            errno_detail("pidfd_open", err)};
+    return {
+        ErrorKind::kFailed,
+        "Cannot watch pid " + std::to_string(pid) + " for its exit (pidfd_open needs Linux 5.3).",
+        errno_detail("pidfd_open", err)};
   }
   fd_ = static_cast<int>(fd);
   fcntl(fd_, F_SETFD, FD_CLOEXEC);
