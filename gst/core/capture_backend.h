@@ -25,7 +25,9 @@ class CaptureSink {
   // The OS sent nothing for a while (an idle target may send no packets at all): lets the
   // engine keep the stream live with silence up to `now_ns` minus the backend's idle margin.
   virtual void on_idle(uint64_t now_ns) = 0;
-  // The target process is gone: the stream ends after what was captured.
+  // The target process is gone: the stream ends after what was captured. In exclude-tree
+  // mode too: once the excluded root is gone its orphaned children could no longer be told
+  // apart from everything else, and capturing them would break the exclusion.
   virtual void on_target_exit() = 0;
   // A fatal failure; the backend delivers nothing after it.
   virtual void on_error(const CaptureError &error) = 0;
@@ -49,7 +51,9 @@ class CaptureBackend {
   virtual CaptureError open(const TargetSpec &target) = 0;
 
   // Starts capturing in `config.format` and calls `sink` from the backend's own thread
-  // until stop(). The sink outlives the capture.
+  // until stop(). The sink outlives the capture. Device times are reported as the OS gives
+  // them (a PipeWire quantum change overlaps or skips by the quantum difference once): the
+  // engine's timeline absorbs steps under its alignment threshold, re-anchors beyond it.
   virtual CaptureError start(const CaptureConfig &config, CaptureSink &sink) = 0;
 
   // Returns once the capture thread will not call the sink again. Idempotent.
