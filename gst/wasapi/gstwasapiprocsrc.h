@@ -1,0 +1,9 @@
+// wasapiprocsrc: GstProcAudioSrc on the WASAPI process-loopback backend (Windows 10 2004+).
+#pragma once
+
+#include "procaudiosrc/gstprocaudiosrc.h"
+
+G_BEGIN_DECLS
+#define GST_TYPE_WASAPI_PROC_SRC (gst_wasapi_proc_src_get_type())
+G_DECLARE_FINAL_TYPE(GstWasapiProcSrc, gst_wasapi_proc_src, GST, WASAPI_PROC_SRC, GstProcAudioSrc)
+G_END_DECLS

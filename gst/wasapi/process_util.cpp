@@ -1,0 +1,220 @@
+#include "process_util.h"
+
+#include <tlhelp32.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "hresult.h"
+#include "win_string.h"
+
+namespace procaudio {
+namespace wasapi {
+
+// ---- OS version ----
+
+bool query_windows_version(WindowsVersion &version) {
+  // RtlGetVersion is exported by ntdll but declared only in the driver kit's headers.
+  using RtlGetVersionFn = LONG(WINAPI *)(OSVERSIONINFOW *);
+  HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");
+  if (ntdll == nullptr) {
+    return false;
+  }
+  // Through void(*)(): the portable way to convert between unrelated function types.
+  auto fn = reinterpret_cast<RtlGetVersionFn>(
+      reinterpret_cast<void (*)()>(GetProcAddress(ntdll, "RtlGetVersion")));
+  if (fn == nullptr) {
+    return false;
+  }
+  OSVERSIONINFOW info = {};
+  info.dwOSVersionInfoSize = sizeof info;
+  if (fn(&info) != 0) {
+    return false;
+  }
+  version.major = info.dwMajorVersion;
+  version.minor = info.dwMinorVersion;
+  version.build = info.dwBuildNumber;
+  return true;
+}
+
+CaptureError check_process_loopback_supported(const WindowsVersion &version) {
+  const bool new_enough =
+      version.major > 10 || (version.major == 10 && version.build >= kProcessLoopbackMinBuild);
+  if (new_enough) {
+    return {};
+  }
+  const std::string found = std::to_string(version.major) + "." + std::to_string(version.minor) +
+                            "." + std::to_string(version.build);
+  return {ErrorKind::kUnsupportedOs,
+          "Capturing one process's audio needs Windows 10 version 2004 (build " +
+              std::to_string(kProcessLoopbackMinBuild) + ") or later; this is Windows " + found +
+              ".",
+          "RtlGetVersion: " + found + " < 10.0." + std::to_string(kProcessLoopbackMinBuild) +
+              " (process loopback, VAD\\Process_Loopback)"};
+}
+
+// ---- One process ----
+
+CaptureError open_process(uint32_t pid, UniqueHandle &process) {
+  process.reset();
+  const std::string who = "process " + std::to_string(pid);
+  if (pid == 0) {
+    return {ErrorKind::kNotFound, "There is no such process: pid 0 is not a process.",
+            "open_process(0)"};
+  }
+  UniqueHandle handle(OpenProcess(SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid));
+  if (!handle.valid()) {
+    const DWORD code = GetLastError();
+    if (code == ERROR_ACCESS_DENIED) {
+      return win32_error(ErrorKind::kAccessDenied,
+                         "Access to " + who +
+                             " was denied: it may belong to another user or run elevated; run "
+                             "the capture as that user or elevated.",
+                         "OpenProcess(SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION)", code);
+    }
+    // ERROR_INVALID_PARAMETER is what OpenProcess says for a pid that is not in use.
+    return win32_error(ErrorKind::kNotFound,
+                       "There is no such process: no process has pid " + std::to_string(pid) + ".",
+                       "OpenProcess(SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION)", code);
+  }
+  // A process that exited but whose object is still held by someone opens fine.
+  if (WaitForSingleObject(handle.get(), 0) == WAIT_OBJECT_0) {
+    return {ErrorKind::kNotFound, "There is no such process: " + who + " has already exited.",
+            "OpenProcess succeeded but the process object is signalled (exited)"};
+  }
+  process = std::move(handle);
+  return {};
+}
+
+// ---- Names ----
+
+namespace {
+
+const wchar_t kExe[] = L".exe";
+constexpr size_t kExeLength = 4;
+
+// `name` without one trailing ".exe" (any case).
+std::wstring strip_exe(const std::wstring &name) {
+  if (name.size() > kExeLength &&
+      CompareStringOrdinal(name.c_str() + name.size() - kExeLength, static_cast<int>(kExeLength),
+                           kExe, static_cast<int>(kExeLength), TRUE) == CSTR_EQUAL) {
+    return name.substr(0, name.size() - kExeLength);
+  }
+  return name;
+}
+
+uint64_t creation_time_of(uint32_t pid) {
+  UniqueHandle process(OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid));
+  if (!process.valid()) {
+    return 0;
+  }
+  FILETIME created, exited, kernel, user;
+  if (!GetProcessTimes(process.get(), &created, &exited, &kernel, &user)) {
+    return 0;
+  }
+  return (static_cast<uint64_t>(created.dwHighDateTime) << 32) | created.dwLowDateTime;
+}
+
+}  // namespace
+
+bool process_name_matches(const std::wstring &exe, const std::wstring &wanted) {
+  const std::wstring a = strip_exe(exe);
+  const std::wstring b = strip_exe(wanted);
+  if (a.empty() || b.empty() || a.size() > static_cast<size_t>(std::numeric_limits<int>::max()) ||
+      b.size() > static_cast<size_t>(std::numeric_limits<int>::max())) {
+    return false;
+  }
+  return CompareStringOrdinal(a.c_str(), static_cast<int>(a.size()), b.c_str(),
+                              static_cast<int>(b.size()), TRUE) == CSTR_EQUAL;
+}
+
+uint32_t pick_root_process(const std::vector<ProcessEntry> &processes, const std::wstring &wanted) {
+  std::vector<const ProcessEntry *> matches;
+  for (const ProcessEntry &p : processes) {
+    if (p.pid != 0 && process_name_matches(p.exe, wanted)) {
+      matches.push_back(&p);
+    }
+  }
+  auto is_child_of_a_match = [&matches](const ProcessEntry &p) {
+    for (const ProcessEntry *q : matches) {
+      if (q->pid == p.parent_pid && q->pid != p.pid) {
+        // A parent cannot be younger than its child: then the pid was reused.
+        const bool plausible =
+            q->creation_time == 0 || p.creation_time == 0 || q->creation_time <= p.creation_time;
+        if (plausible) {
+          return true;
+        }
+      }
+    }
+    return false;
+  };
+  std::vector<const ProcessEntry *> roots;
+  for (const ProcessEntry *p : matches) {
+    if (!is_child_of_a_match(*p)) {
+      roots.push_back(p);
+    }
+  }
+  if (roots.empty()) {
+    roots = matches;  // only with unknown creation times in a (reused-pid) loop
+  }
+  const ProcessEntry *best = nullptr;
+  auto key = [](const ProcessEntry *p) {
+    return p->creation_time != 0 ? p->creation_time : std::numeric_limits<uint64_t>::max();
+  };
+  for (const ProcessEntry *p : roots) {
+    if (best == nullptr || key(p) < key(best) || (key(p) == key(best) && p->pid < best->pid)) {
+      best = p;
+    }
+  }
+  return best != nullptr ? best->pid : 0;
+}
+
+CaptureError list_processes(std::vector<ProcessEntry> &processes) {
+  processes.clear();
+  UniqueHandle snapshot(CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0));
+  if (!snapshot.valid()) {
+    return win32_error(ErrorKind::kFailed, "Could not list the running processes.",
+                       "CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS)", GetLastError());
+  }
+  PROCESSENTRY32W entry = {};
+  entry.dwSize = sizeof entry;
+  if (!Process32FirstW(snapshot.get(), &entry)) {
+    return win32_error(ErrorKind::kFailed, "Could not list the running processes.",
+                       "Process32FirstW", GetLastError());
+  }
+  do {
+    ProcessEntry p;
+    p.pid = entry.th32ProcessID;
+    p.parent_pid = entry.th32ParentProcessID;
+    p.exe = entry.szExeFile;
+    processes.push_back(std::move(p));
+  } while (Process32NextW(snapshot.get(), &entry));
+  return {};
+}
+
+CaptureError find_process_by_name(const std::string &name, uint32_t &pid) {
+  pid = 0;
+  const std::wstring wanted = to_utf16(name);
+  std::vector<ProcessEntry> processes;
+  if (CaptureError error = list_processes(processes)) {
+    return error;
+  }
+  // Creation times only for the candidates: opening every process would be slow.
+  for (ProcessEntry &p : processes) {
+    if (process_name_matches(p.exe, wanted)) {
+      p.creation_time = creation_time_of(p.pid);
+    }
+  }
+  pid = pick_root_process(processes, wanted);
+  if (pid == 0) {
+    return {ErrorKind::kNotFound,
+            "There is no such process: no running process is named '" + name +
+                "'. Check the name in Task Manager's Details tab (e.g. chrome.exe).",
+            "Toolhelp32 snapshot: " + std::to_string(processes.size()) +
+                " processes, none named '" + name + "' (case-insensitive, .exe optional)"};
+  }
+  return {};
+}
+
+}  // namespace wasapi
+}  // namespace procaudio

@@ -1,0 +1,67 @@
+// The target process on Windows: the OS version check, opening and holding the process,
+// and resolving an executable name to a pid (Toolhelp32). No audio, no GStreamer.
+#pragma once
+
+#include <windows.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/capture_error.h"
+#include "unique_handle.h"
+
+namespace procaudio {
+namespace wasapi {
+
+// ---- OS version ----
+
+struct WindowsVersion {
+  uint32_t major = 0;
+  uint32_t minor = 0;
+  uint32_t build = 0;
+};
+
+// Process loopback works from Windows 10 2004 (build 19041) on (documented: 20348).
+constexpr uint32_t kProcessLoopbackMinBuild = 19041;
+
+// The real version (RtlGetVersion: not subject to GetVersionEx's manifest lies). False if
+// it cannot be read.
+bool query_windows_version(WindowsVersion &version);
+
+// kUnsupportedOs, naming the version needed, for anything older than build 19041.
+CaptureError check_process_loopback_supported(const WindowsVersion &version);
+
+// ---- One process ----
+
+// Opens `pid` with SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION (enough to wait for its
+// exit; held, it also keeps the pid from being reused). No such process, or one that has
+// already exited -> kNotFound; access refused -> kAccessDenied.
+CaptureError open_process(uint32_t pid, UniqueHandle &process);
+
+// ---- Names ----
+
+struct ProcessEntry {
+  uint32_t pid = 0;
+  uint32_t parent_pid = 0;
+  std::wstring exe;            // "chrome.exe", as Toolhelp32 reports it
+  uint64_t creation_time = 0;  // FILETIME, 100 ns since 1601; 0 = unknown
+};
+
+// Case-insensitive (ordinal, any script), ".exe" optional on either side:
+// "Chrome" and "chrome.EXE" both match "chrome.exe".
+bool process_name_matches(const std::wstring &exe, const std::wstring &wanted);
+
+// Of the processes named `wanted`, the root of their tree: the one whose parent is not one
+// of them (a parent created after its "child" is a reused pid, not a parent); of several
+// roots, the oldest (unknown creation times last, then the lowest pid). 0 if none matches.
+uint32_t pick_root_process(const std::vector<ProcessEntry> &processes, const std::wstring &wanted);
+
+// Every running process (Toolhelp32 snapshot), with creation times where readable.
+CaptureError list_processes(std::vector<ProcessEntry> &processes);
+
+// `name` (UTF-8) -> pid through pick_root_process(); no match -> kNotFound.
+CaptureError find_process_by_name(const std::string &name, uint32_t &pid);
+
+}  // namespace wasapi
+}  // namespace procaudio

@@ -1,0 +1,355 @@
+#include "wasapi_capture.h"
+
+#include <avrt.h>
+
+#include <algorithm>
+#include <system_error>
+
+#include "core/monotonic_clock.h"
+#include "hresult.h"
+
+using Microsoft::WRL::ComPtr;
+
+namespace procaudio {
+namespace wasapi {
+
+namespace {
+
+// KSDATAFORMAT_SUBTYPE_PCM and _IEEE_FLOAT (ksmedia.h), written out: no ksuser.lib, no
+// INITGUID games, the same on every SDK.
+constexpr GUID kSubtypePcm = {
+    0x00000001, 0x0000, 0x0010, {0x80, 0x00, 0x00, 0xaa, 0x00, 0x38, 0x9b, 0x71}};
+constexpr GUID kSubtypeIeeeFloat = {
+    0x00000003, 0x0000, 0x0010, {0x80, 0x00, 0x00, 0xaa, 0x00, 0x38, 0x9b, 0x71}};
+
+constexpr uint32_t kBufferFlagDataDiscontinuity = 0x1;  // AUDCLNT_BUFFERFLAGS_DATA_DISCONTINUITY
+constexpr uint32_t kBufferFlagSilent = 0x2;             // AUDCLNT_BUFFERFLAGS_SILENT
+constexpr uint32_t kBufferFlagTimestampError = 0x4;     // AUDCLNT_BUFFERFLAGS_TIMESTAMP_ERROR
+
+constexpr HRESULT kDeviceInvalidated = static_cast<HRESULT>(0x88890004u);
+constexpr HRESULT kUnsupportedFormat = static_cast<HRESULT>(0x88890008u);
+constexpr HRESULT kServiceNotRunning = static_cast<HRESULT>(0x88890010u);
+constexpr HRESULT kResourcesInvalidated = static_cast<HRESULT>(0x88890026u);
+
+// A failure of the running stream (`call` failed with `hr`).
+CaptureError stream_error(HRESULT hr, const char *call) {
+  if (hr == kDeviceInvalidated || hr == kResourcesInvalidated) {
+    return hresult_error(ErrorKind::kDeviceLost,
+                         "The captured audio stream was invalidated: the audio device was "
+                         "removed or reconfigured, or the audio service restarted.",
+                         call, hr);
+  }
+  if (hr == kServiceNotRunning) {
+    return hresult_error(ErrorKind::kDeviceLost,
+                         "The Windows Audio service stopped while capturing.", call, hr);
+  }
+  return hresult_error(ErrorKind::kFailed, "Reading the captured audio failed.", call, hr);
+}
+
+}  // namespace
+
+WAVEFORMATEXTENSIBLE make_wave_format(const AudioFormat &format) {
+  WAVEFORMATEXTENSIBLE wf = {};
+  const WORD bits = static_cast<WORD>(bytes_per_sample(format.sample_format) * 8);
+  wf.Format.wFormatTag = WAVE_FORMAT_EXTENSIBLE;
+  wf.Format.nChannels = static_cast<WORD>(format.channels);
+  wf.Format.nSamplesPerSec = format.rate;
+  wf.Format.wBitsPerSample = bits;
+  wf.Format.nBlockAlign = static_cast<WORD>(format.bytes_per_frame());
+  wf.Format.nAvgBytesPerSec = format.rate * format.bytes_per_frame();
+  wf.Format.cbSize = sizeof(WAVEFORMATEXTENSIBLE) - sizeof(WAVEFORMATEX);
+  wf.Samples.wValidBitsPerSample = bits;
+  wf.dwChannelMask =
+      format.channels == 1 ? SPEAKER_FRONT_CENTER : (SPEAKER_FRONT_LEFT | SPEAKER_FRONT_RIGHT);
+  wf.SubFormat = format.sample_format == SampleFormat::kF32LE ? kSubtypeIeeeFloat : kSubtypePcm;
+  return wf;
+}
+
+REFERENCE_TIME buffer_duration_for(uint64_t buffer_ns) {
+  const uint64_t hns = buffer_ns / 100;
+  return static_cast<REFERENCE_TIME>(
+      std::min<uint64_t>(std::max<uint64_t>(hns, 200'000), 20'000'000));
+}
+
+std::string describe_format(const AudioFormat &format) {
+  return std::string(format.sample_format == SampleFormat::kF32LE ? "F32LE" : "S16LE") + ", " +
+         std::to_string(format.rate) + " Hz, " + std::to_string(format.channels) +
+         (format.channels == 1 ? " channel" : " channels");
+}
+
+WasapiCapture::WasapiCapture(ComPtr<IAudioClient> client, const CaptureStreamSettings &settings,
+                             Logger log)
+    : client_(std::move(client)),
+      settings_(settings),
+      log_(std::move(log)),
+      audio_event_(CreateEventW(nullptr, FALSE, FALSE, nullptr)),
+      stop_event_(CreateEventW(nullptr, TRUE, FALSE, nullptr)),
+      started_event_(CreateEventW(nullptr, TRUE, FALSE, nullptr)) {}
+
+WasapiCapture::~WasapiCapture() {
+  stop();
+}
+
+CaptureError WasapiCapture::start(CaptureSink &sink, HANDLE target_process) {
+  stop();
+  if (!client_) {
+    return {ErrorKind::kFailed, "No audio client to capture from.", "WasapiCapture::start"};
+  }
+  if (!audio_event_.valid() || !stop_event_.valid() || !started_event_.valid()) {
+    return win32_error(ErrorKind::kFailed, "Could not create the capture thread's events.",
+                       "CreateEventW", GetLastError());
+  }
+  ResetEvent(stop_event_.get());
+  ResetEvent(started_event_.get());
+  start_error_ = {};
+  try {
+    thread_ = std::thread(&WasapiCapture::run, this, &sink, target_process);
+  } catch (const std::system_error &e) {
+    return {ErrorKind::kFailed, "Could not start the capture thread.",
+            std::string("std::thread: ") + e.what()};
+  }
+  const DWORD wait = WaitForSingleObject(started_event_.get(), settings_.startup_timeout_ms);
+  if (wait == WAIT_OBJECT_0) {
+    if (start_error_) {
+      thread_.join();  // it ends right after reporting
+      return start_error_;
+    }
+    return {};
+  }
+  // The thread still starts up: let it find the stop event set.
+  SetEvent(stop_event_.get());
+  if (wait == WAIT_TIMEOUT) {
+    return {ErrorKind::kTimeout,
+            "The Windows audio service did not start the capture within " +
+                std::to_string(settings_.startup_timeout_ms) + " ms.",
+            "IAudioClient::Initialize/Start did not return within " +
+                std::to_string(settings_.startup_timeout_ms) + " ms"};
+  }
+  return win32_error(ErrorKind::kFailed, "Waiting for the capture thread failed.",
+                     "WaitForSingleObject(capture started)", GetLastError());
+}
+
+void WasapiCapture::stop() {
+  if (thread_.joinable()) {
+    SetEvent(stop_event_.get());
+    thread_.join();
+    PA_DEBUG(log_, "capture thread stopped");
+  }
+}
+
+void WasapiCapture::report_started(const CaptureError &error) {
+  start_error_ = error;
+  SetEvent(started_event_.get());
+}
+
+CaptureError WasapiCapture::prepare() {
+  const AudioFormat &format = settings_.format;
+  if (!initialized_) {
+    WAVEFORMATEXTENSIBLE wf = make_wave_format(format);
+    // LOOPBACK | EVENTCALLBACK as every loopback capture; AUTOCONVERTPCM as Microsoft's
+    // ApplicationLoopback sample: the audio engine converts the mix to the requested
+    // format (the client cannot report its own: GetMixFormat is E_NOTIMPL here).
+    const DWORD flags = AUDCLNT_STREAMFLAGS_LOOPBACK | AUDCLNT_STREAMFLAGS_EVENTCALLBACK |
+                        AUDCLNT_STREAMFLAGS_AUTOCONVERTPCM;
+    const REFERENCE_TIME duration = buffer_duration_for(settings_.buffer_ns);
+    HRESULT hr = client_->Initialize(AUDCLNT_SHAREMODE_SHARED, flags, duration, 0,
+                                     reinterpret_cast<const WAVEFORMATEX *>(&wf), nullptr);
+    if (FAILED(hr)) {
+      const char *call = "IAudioClient::Initialize(SHARED, LOOPBACK | EVENTCALLBACK)";
+      if (hr == kUnsupportedFormat || hr == E_INVALIDARG) {
+        return hresult_error(ErrorKind::kFormatRefused,
+                             "Windows refused to capture in " + describe_format(format) +
+                                 "; use 44100 or 48000 Hz, 1 or 2 channels, F32LE or S16LE.",
+                             call, hr);
+      }
+      if (hr == kDeviceInvalidated || hr == kServiceNotRunning) {
+        return hresult_error(ErrorKind::kBackendUnavailable,
+                             "The Windows audio service could not set up the capture.", call, hr);
+      }
+      return hresult_error(ErrorKind::kFailed,
+                           "Setting up the capture (" + describe_format(format) + ") failed.", call,
+                           hr);
+    }
+    hr = client_->GetService(__uuidof(IAudioCaptureClient),
+                             reinterpret_cast<void **>(capture_client_.ReleaseAndGetAddressOf()));
+    if (FAILED(hr)) {
+      return hresult_error(ErrorKind::kFailed, "Setting up the capture failed.",
+                           "IAudioClient::GetService(IAudioCaptureClient)", hr);
+    }
+    hr = client_->SetEventHandle(audio_event_.get());
+    if (FAILED(hr)) {
+      return hresult_error(ErrorKind::kFailed, "Setting up the capture failed.",
+                           "IAudioClient::SetEventHandle", hr);
+    }
+    initialized_ = true;
+    PA_INFO(log_, "audio client initialized: %s, buffer %lld00 ns", describe_format(format).c_str(),
+            static_cast<long long>(duration));
+  } else {
+    // What arrived before the last Stop() and was not read: stale, and Reset() is not an
+    // option (after it no data or events ever come).
+    const uint64_t stale = drain();
+    if (stale > 0) {
+      PA_DEBUG(log_, "dropped %llu stale frames from before the pause",
+               static_cast<unsigned long long>(stale));
+    }
+  }
+  first_packet_ = true;
+  const HRESULT hr = client_->Start();
+  if (FAILED(hr)) {
+    return stream_error(hr, "IAudioClient::Start");
+  }
+  return {};
+}
+
+uint64_t WasapiCapture::drain() {
+  uint64_t frames_dropped = 0;
+  for (int guard = 0; guard < 1000; ++guard) {
+    UINT32 next = 0;
+    if (FAILED(capture_client_->GetNextPacketSize(&next)) || next == 0) {
+      break;
+    }
+    BYTE *data = nullptr;
+    UINT32 frames = 0;
+    DWORD flags = 0;
+    const HRESULT hr = capture_client_->GetBuffer(&data, &frames, &flags, nullptr, nullptr);
+    if (FAILED(hr) || hr == AUDCLNT_S_BUFFER_EMPTY) {
+      break;
+    }
+    capture_client_->ReleaseBuffer(frames);
+    frames_dropped += frames;
+  }
+  return frames_dropped;
+}
+
+CaptureError WasapiCapture::read_packets(CaptureSink &sink, uint32_t &packets) {
+  packets = 0;
+  for (;;) {
+    UINT32 next = 0;
+    HRESULT hr = capture_client_->GetNextPacketSize(&next);
+    if (FAILED(hr)) {
+      return stream_error(hr, "IAudioCaptureClient::GetNextPacketSize");
+    }
+    if (next == 0) {
+      return {};
+    }
+    BYTE *data = nullptr;
+    UINT32 frames = 0;
+    DWORD flags = 0;
+    UINT64 device_position = 0;
+    UINT64 qpc_position = 0;
+    hr = capture_client_->GetBuffer(&data, &frames, &flags, &device_position, &qpc_position);
+    if (FAILED(hr)) {
+      return stream_error(hr, "IAudioCaptureClient::GetBuffer");
+    }
+    if (hr == AUDCLNT_S_BUFFER_EMPTY) {
+      return {};
+    }
+    Packet packet;
+    packet.data = data;
+    packet.frames = frames;
+    packet.arrival_time_ns = monotonic_now_ns();
+    packet.device_time_ns = qpc_position * 100;
+    if (flags & kBufferFlagSilent) {
+      packet.flags |= kPacketSilent;
+    }
+    if ((flags & kBufferFlagDataDiscontinuity) && !first_packet_) {
+      packet.flags |= kPacketDiscontinuity;
+    }
+    if ((flags & kBufferFlagTimestampError) || qpc_position == 0) {
+      packet.flags |= kPacketTimestampError;
+    }
+    if ((flags & kBufferFlagDataDiscontinuity) && !first_packet_) {
+      PA_DEBUG(log_, "data discontinuity at %llu ns",
+               static_cast<unsigned long long>(packet.device_time_ns));
+    }
+    first_packet_ = false;
+    if (log_.wants(LogLevel::kTrace)) {
+      PA_TRACE(log_, "packet: %u frames, flags 0x%lx, qpc %llu, device position %llu", frames,
+               static_cast<unsigned long>(flags), static_cast<unsigned long long>(qpc_position),
+               static_cast<unsigned long long>(device_position));
+    }
+    if (frames > 0) {
+      sink.on_packet(packet);
+      ++packets;
+    }
+    hr = capture_client_->ReleaseBuffer(frames);
+    if (FAILED(hr)) {
+      return stream_error(hr, "IAudioCaptureClient::ReleaseBuffer");
+    }
+  }
+}
+
+void WasapiCapture::run(CaptureSink *sink_ptr, HANDLE target_process) {
+  CaptureSink &sink = *sink_ptr;
+  const HRESULT co = CoInitializeEx(nullptr, COINIT_MULTITHREADED);
+  if (FAILED(co)) {
+    report_started(hresult_error(ErrorKind::kFailed,
+                                 "Could not initialize COM on the capture thread.",
+                                 "CoInitializeEx(COINIT_MULTITHREADED)", co));
+    return;
+  }
+  DWORD task_index = 0;
+  HANDLE mmcss = AvSetMmThreadCharacteristicsW(L"Pro Audio", &task_index);
+  if (mmcss == nullptr) {
+    // Not fatal (the stub under wine, a disabled MMCSS service): the thread runs at normal
+    // priority, with a higher risk of glitches under load.
+    PA_WARNING(log_, "MMCSS registration (\"Pro Audio\") failed: %s",
+               format_win32_error(GetLastError()).c_str());
+  }
+
+  const CaptureError error = prepare();
+  report_started(error);
+  if (!error) {
+    PA_DEBUG(log_, "capture thread running%s",
+             target_process != nullptr ? ", watching the target process" : "");
+    HANDLE handles[3] = {stop_event_.get(), audio_event_.get(), target_process};
+    const DWORD count = target_process != nullptr ? 3 : 2;
+    uint64_t last_packet_ns = monotonic_now_ns();
+    for (;;) {
+      const DWORD wait = WaitForMultipleObjects(count, handles, FALSE, settings_.wake_interval_ms);
+      if (wait == WAIT_OBJECT_0) {
+        break;  // stop()
+      }
+      if (wait == WAIT_FAILED) {
+        failed_ = true;
+        sink.on_error(win32_error(ErrorKind::kFailed, "The capture thread could not wait.",
+                                  "WaitForMultipleObjects", GetLastError()));
+        break;
+      }
+      // Read on the audio event and on a timeout too: cheap, and a packet whose event was
+      // coalesced with an earlier one does not wait for the next.
+      const uint64_t before = monotonic_now_ns();
+      uint32_t packets = 0;
+      if (CaptureError read_error = read_packets(sink, packets)) {
+        PA_ERROR(log_, "%s (%s)", read_error.message.c_str(), read_error.detail.c_str());
+        failed_ = true;
+        sink.on_error(read_error);
+        break;
+      }
+      if (packets > 0) {
+        last_packet_ns = before;
+      }
+      if (wait == WAIT_OBJECT_0 + 2) {
+        PA_INFO(log_, "the target process exited: end of capture");
+        sink.on_target_exit();
+        break;
+      }
+      const uint64_t now = monotonic_now_ns();
+      if (now - last_packet_ns >= settings_.idle_after_ns) {
+        sink.on_idle(now);
+      }
+    }
+    const HRESULT hr = client_->Stop();
+    if (FAILED(hr)) {
+      PA_WARNING(log_, "IAudioClient::Stop failed: %s", format_hresult(hr).c_str());
+    }
+  }
+
+  if (mmcss != nullptr) {
+    AvRevertMmThreadCharacteristics(mmcss);
+  }
+  CoUninitialize();
+}
+
+}  // namespace wasapi
+}  // namespace procaudio

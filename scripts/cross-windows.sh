@@ -1,0 +1,601 @@
+#!/usr/bin/env bash
+# Cross-build procaudio for Windows x86_64 (mingw-w64, posix threads) and run
+# it under wine, against a GStreamer 1.22 prefix cross-built from Debian 12
+# *source* packages and cached.
+#
+# Usage: scripts/cross-windows.sh [prefix|build|test|env|all]   (default: all)
+#
+#   prefix  install build deps (apt), fetch Debian sources, build the prefix
+#           unless the cache is valid; prints the prefix path on stdout.
+#   build   (ensures prefix) meson setup + compile this project into
+#           $PROCAUDIO_WIN_BUILD_DIR (default <repo>/build-win64) with
+#           -Dwasapi=enabled -Dpipewire=disabled; prints the plugin DLL path.
+#   test    (ensures prefix) meson test in that build dir, under wine.
+#   env     print shell exports to use the prefix under wine:
+#             eval "$(scripts/cross-windows.sh env)"
+#   all     prefix, build, test.
+#
+# Environment:
+#   PROCAUDIO_CROSS_CACHE     cache dir   (default ~/.cache/procaudio-cross)
+#   PROCAUDIO_WIN_BUILD_DIR   build dir   (default <repo>/build-win64)
+#   PROCAUDIO_WIN_MESON_ARGS  extra `meson setup` args for the project build
+#   PROCAUDIO_CROSS_JOBS      parallel jobs for the prefix build (default nproc)
+#   PROCAUDIO_WIN_RESULTS     `test`: write GoogleTest XML to $PROCAUDIO_WIN_RESULTS/win64/
+#
+# Progress goes to stderr, results (paths, exports) to stdout. Component build
+# logs: $CACHE/logs/<key>/<component>.log; on failure the tail is printed.
+set -Eeuo pipefail
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SELF=$REPO_ROOT/scripts/cross-windows.sh
+CROSS_TEMPLATE=$REPO_ROOT/scripts/cross/mingw-w64-x86_64.ini
+CACHE=${PROCAUDIO_CROSS_CACHE:-$HOME/.cache/procaudio-cross}
+BUILD_DIR=${PROCAUDIO_WIN_BUILD_DIR:-$REPO_ROOT/build-win64}
+JOBS=${PROCAUDIO_CROSS_JOBS:-$(nproc)}
+HOST=x86_64-w64-mingw32
+CC_HOST=$HOST-gcc-posix
+CXX_HOST=$HOST-g++-posix
+
+# Debian 12 source packages that make up the prefix, in build order.
+SRC_PKGS=(zlib libffi pcre2 gettext glib2.0 gstreamer1.0 gst-plugins-base1.0 gst-plugins-good1.0)
+
+# Debian binary packages needed on the build machine.
+APT_PKGS=(
+  gcc-mingw-w64-x86-64-posix g++-mingw-w64-x86-64-posix binutils-mingw-w64-x86-64
+  mingw-w64-x86-64-dev
+  wine wine64
+  meson ninja-build pkg-config dpkg-dev make patch xz-utils bzip2
+  bison flex python3 gettext libglib2.0-dev-bin
+  # (wasapi helper) GoogleTest sources for the Windows tests: see ensure_gtest_subproject
+  googletest
+)
+
+# ---------------------------------------------------------------- helpers ---
+log() { printf '[cross-windows] %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+trap 'rc=$?; log "failed (exit $rc) at line $LINENO: $BASH_COMMAND"; exit $rc' ERR
+
+# Run "$@" with output to log file $1; on failure print the tail and die.
+run_logged() {
+  local logf=$1; shift
+  if ! "$@" </dev/null >>"$logf" 2>&1; then
+    log "command failed: $*"
+    log "---- last 40 lines of $logf ----"
+    tail -n 40 "$logf" >&2 || true
+    log "---- end of $logf ----"
+    exit 1
+  fi
+}
+
+# Windows (wine) spelling of an absolute unix path: /a/b -> Z:/a/b
+winpath() { printf 'Z:%s' "$1"; }
+
+APT_UPDATED=0
+apt_update_once() {
+  if [ "$APT_UPDATED" = 0 ]; then
+    log "apt-get update"
+    apt-get update -qq >&2 || die "apt-get update failed"
+    APT_UPDATED=1
+  fi
+}
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# ------------------------------------------------------------------- deps ---
+# One apt-get update at most, and only if something is missing: a binary
+# package, or the deb-src index (added from the machine's own mirrors).
+ensure_deps() {
+  local missing=() p need_update=0
+  for p in "${APT_PKGS[@]}"; do
+    case "$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null)" in
+      ii*) ;; *) missing+=("$p") ;;
+    esac
+  done
+  if ! have_src_index; then
+    ensure_deb_src_configured
+    need_update=1
+  fi
+  [ ${#missing[@]} -gt 0 ] && need_update=1
+  [ "$need_update" = 1 ] && apt_update_once
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "apt-get install ${missing[*]}"
+    local alog=${TMPDIR:-/tmp}/procaudio-cross-apt.log
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+      "${missing[@]}" >"$alog" 2>&1 \
+      || { tail -n 30 "$alog" >&2; die "apt-get install failed (log: $alog)"; }
+  fi
+  have_src_index || die "apt-cache showsrc glib2.0 finds nothing: no usable deb-src entry"
+}
+
+# True when apt knows Debian source packages (deb-src configured + indexed).
+# (grep -c, not grep -q: -q would SIGPIPE apt-cache under pipefail)
+have_src_index() { apt-cache showsrc glib2.0 2>/dev/null | grep -c '^Version:' >/dev/null; }
+
+# apt source files of this machine.
+apt_source_files() {
+  local f
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] && printf '%s\n' "$f"
+  done
+  return 0
+}
+
+# Print deb-src equivalents of the bookworm* "deb" entries in the given files:
+#   derive_deb_src list FILES...     one-line format
+#   derive_deb_src sources FILES...  deb822 format
+# Mirror hosts are taken from those entries, never hard-coded.
+derive_deb_src() {
+  local fmt=$1 f; shift
+  for f in "$@"; do
+    case "$fmt:$f" in
+      list:*.sources|sources:*.list|sources:*/sources.list) continue ;;
+    esac
+    if [ "$fmt" = list ]; then
+      awk '$1=="deb" { n=2; if ($2 ~ /^\[/) { while (n<=NF && $n !~ /\]$/) n++; n++ }
+                       if ($(n+1) ~ /^bookworm/) { $1="deb-src"; print } }' "$f"
+    else
+      awk 'BEGIN { RS=""; ORS="\n\n" }
+           { n = split($0, L, "\n"); out = ""; deb = 0; bw = 0; off = 0
+             for (i = 1; i <= n; i++) {
+               if (L[i] ~ /^[ \t]*#/) continue
+               if (L[i] ~ /^Types:/) { if ((" " substr(L[i], 7) " ") ~ /[ \t]deb[ \t]/) deb = 1
+                                       L[i] = "Types: deb-src" }
+               if (L[i] ~ /^Suites:/ && L[i] ~ /[ \t]bookworm/) bw = 1
+               if (L[i] ~ /^Enabled:[ \t]*[Nn]o/) off = 1
+               out = out (out == "" ? "" : "\n") L[i]
+             }
+             if (deb && bw && !off) print out }' "$f"
+    fi
+  done | if [ "$fmt" = list ]; then awk '!seen[$0]++'
+         else awk 'BEGIN { RS=""; ORS="\n\n" } !seen[$0]++'; fi
+}
+
+# Add a deb-src list only if none is configured at all.
+ensure_deb_src_configured() {
+  local files=()
+  mapfile -t files < <(apt_source_files)
+  [ ${#files[@]} -gt 0 ] || die "no apt sources configured"
+  if grep -qsE '^[[:space:]]*deb-src[[:space:]]|^[[:space:]]*Types:.*deb-src' "${files[@]}"; then
+    return 0   # configured, just not indexed yet: apt-get update will do
+  fi
+  local l s
+  l=$(derive_deb_src list "${files[@]}")
+  s=$(derive_deb_src sources "${files[@]}")
+  [ -n "$l$s" ] || die "no Debian bookworm apt entry found to derive a deb-src entry from"
+  if [ -n "$l" ]; then
+    log "no deb-src configured: writing /etc/apt/sources.list.d/procaudio-deb-src.list"
+    printf '# added by procaudio scripts/cross-windows.sh (Debian source packages)\n%s\n' "$l" \
+      | as_root tee /etc/apt/sources.list.d/procaudio-deb-src.list >/dev/null
+  fi
+  if [ -n "$s" ]; then
+    log "no deb-src configured: writing /etc/apt/sources.list.d/procaudio-deb-src.sources"
+    printf '# added by procaudio scripts/cross-windows.sh (Debian source packages)\n%s\n' "$s" \
+      | as_root tee /etc/apt/sources.list.d/procaudio-deb-src.sources >/dev/null
+  fi
+}
+
+# ---------------------------------------------------------------- sources ---
+# All versions apt knows for source package $1, newest first.
+src_versions() {
+  local vs v out=() i j t
+  mapfile -t vs < <(apt-cache showsrc --only-source "$1" 2>/dev/null | awk '/^Version:/{print $2}' | sort -u)
+  [ ${#vs[@]} -gt 0 ] || return 1
+  # insertion sort, descending, with dpkg's version ordering
+  for v in "${vs[@]}"; do
+    out+=("$v"); i=$((${#out[@]} - 1))
+    while [ "$i" -gt 0 ] && dpkg --compare-versions "${out[$((i-1))]}" lt "${out[$i]}"; do
+      t=${out[$i]}; out[$i]=${out[$((i-1))]}; out[$((i-1))]=$t; i=$((i-1))
+    done
+  done
+  printf '%s\n' "${out[@]}"
+}
+
+# Cache key: newest available version of every source package, the toolchain
+# and the prefix recipe (the bodies of the functions that build it).
+compute_key() {
+  local p v
+  {
+    for p in "${SRC_PKGS[@]}"; do
+      v=$(src_versions "$p") || return 1
+      v=${v%%$'\n'*}
+      [ -n "$v" ] || return 1
+      echo "$p=$v"
+    done
+    echo "gcc=$($CC_HOST -dumpfullversion 2>/dev/null)-$($CC_HOST -dumpmachine 2>/dev/null)"
+    declare -f configure_env build_zlib build_libffi build_pcre2 build_gettext \
+      build_glib2_0 build_gstreamer1_0 build_gst_plugins_base1_0 build_gst_plugins_good1_0 \
+      meson_component install_runtime_dlls
+    declare -p AUTOCONF_COMMON
+    cat "$CROSS_TEMPLATE"
+  } | sha256sum | cut -c1-16
+}
+
+# Download (into $CACHE/sources, kept across prefix rebuilds) the newest
+# version of source package $1 that the mirror actually has; the newest
+# security revision is sometimes listed but missing, so fall back to older
+# listed revisions. Sets FETCHED_VERSION and FETCHED_DSC.
+fetch_source() {
+  local pkg=$1 v dir logf=$LOGDIR/fetch-$1.log
+  : >"$logf"
+  while read -r v; do
+    dir=$CACHE/sources/${pkg}_${v//:/%}
+    if [ ! -f "$dir/.complete" ]; then
+      rm -rf "$dir"; mkdir -p "$dir"
+      if ! (cd "$dir" && apt-get source --download-only -qq "$pkg=$v") </dev/null >>"$logf" 2>&1; then
+        log "  $pkg $v: not downloadable, trying the previous revision"
+        rm -rf "$dir"; continue
+      fi
+      touch "$dir/.complete"
+    fi
+    FETCHED_VERSION=$v
+    local dscs=("$dir"/*.dsc)
+    FETCHED_DSC=${dscs[0]}
+    [ -f "$FETCHED_DSC" ] || die "no .dsc in $dir"
+    return 0
+  done < <(src_versions "$pkg")
+  log "---- $logf ----"; tail -n 20 "$logf" >&2
+  die "could not fetch any version of source package $pkg"
+}
+
+# -------------------------------------------------------- prefix recipes ---
+# Each build_<pkg> runs in the unpacked source dir (cwd), logs to $LOG.
+configure_env() {
+  export PKG_CONFIG_LIBDIR=$PREFIX/lib/pkgconfig PKG_CONFIG_PATH= PKG_CONFIG_SYSROOT_DIR=
+  export CC=$CC_HOST CXX=$CXX_HOST AR=$HOST-gcc-ar-posix RANLIB=$HOST-gcc-ranlib-posix
+  export NM=$HOST-gcc-nm-posix STRIP=$HOST-strip WINDRES=$HOST-windres RC=$HOST-windres
+  export CPPFLAGS="-I$PREFIX/include" LDFLAGS="-L$PREFIX/lib" CFLAGS="-O2" CXXFLAGS="-O2"
+}
+
+AUTOCONF_COMMON=(--host="$HOST" --build=x86_64-linux-gnu --disable-static --enable-shared
+                 --disable-dependency-tracking)
+
+build_zlib() {
+  # zlib's ./configure refuses mingw and the DFSG tarball drops win32/;
+  # do what win32/Makefile.gcc does: zlib1.dll + libz.dll.a + zlib.pc.
+  local srcs="adler32 compress crc32 deflate gzclose gzlib gzread gzwrite infback
+              inffast inflate inftrees trees uncompr zutil" s objs=()
+  for s in $srcs; do
+    run_logged "$LOG" "$CC" -O2 -Wall -D_LARGEFILE64_SOURCE=1 -c "$s.c" -o "$s.o"
+    objs+=("$s.o")
+  done
+  run_logged "$LOG" "$CC" -shared -o zlib1.dll -Wl,--out-implib,libz.dll.a "${objs[@]}"
+  mkdir -p "$PREFIX/bin" "$PREFIX/lib/pkgconfig" "$PREFIX/include"
+  cp zlib1.dll "$PREFIX/bin/"; cp libz.dll.a "$PREFIX/lib/"; cp zlib.h zconf.h "$PREFIX/include/"
+  local ver; ver=$(sed -n 's/^#define ZLIB_VERSION "\(.*\)"/\1/p' zlib.h)
+  cat >"$PREFIX/lib/pkgconfig/zlib.pc" <<EOF
+prefix=$PREFIX
+exec_prefix=\${prefix}
+libdir=\${prefix}/lib
+includedir=\${prefix}/include
+
+Name: zlib
+Description: zlib compression library
+Version: $ver
+Libs: -L\${libdir} -lz
+Cflags: -I\${includedir}
+EOF
+}
+
+build_libffi() {
+  run_logged "$LOG" ./configure "${AUTOCONF_COMMON[@]}" --prefix="$PREFIX" \
+    --disable-docs --disable-multi-os-directory
+  run_logged "$LOG" make -j"$JOBS"
+  run_logged "$LOG" make install
+}
+
+build_pcre2() {
+  run_logged "$LOG" ./configure "${AUTOCONF_COMMON[@]}" --prefix="$PREFIX" \
+    --enable-pcre2-8 --disable-pcre2-16 --disable-pcre2-32 --enable-unicode \
+    --disable-pcre2grep-libz --disable-pcre2grep-libbz2 --disable-pcre2test-libreadline
+  run_logged "$LOG" make -j"$JOBS" libpcre2-8.la
+  run_logged "$LOG" make install-libLTLIBRARIES install-includeHEADERS \
+    install-nodist_includeHEADERS install-pkgconfigDATA
+}
+
+build_gettext() {
+  # Only gettext-runtime's intl/ (libintl-8.dll); nls must stay enabled or
+  # intl/ is not built. No libiconv: GLib uses its own win_iconv.
+  cd gettext-runtime
+  run_logged "$LOG" ./configure "${AUTOCONF_COMMON[@]}" --prefix="$PREFIX" \
+    --enable-nls --with-included-gettext --disable-java --disable-csharp \
+    --disable-libasprintf --disable-c++ --disable-openmp --disable-rpath \
+    --without-libiconv-prefix --without-libintl-prefix
+  run_logged "$LOG" make -C intl -j"$JOBS"
+  run_logged "$LOG" make -C intl install
+  [ -f "$PREFIX/include/libintl.h" ] || die "gettext: libintl.h was not installed (see $LOG)"
+}
+
+# meson_component <extra meson setup args...>
+meson_component() {
+  run_logged "$LOG" meson setup _build . --cross-file "$CROSS_FILE" \
+    --prefix "$PREFIX" --libdir lib --buildtype release --default-library shared \
+    --wrap-mode nodownload "$@"
+  run_logged "$LOG" meson compile -C _build -j "$JOBS"
+  run_logged "$LOG" meson install -C _build --no-rebuild
+}
+
+build_glib2_0() {
+  meson_component -Dtests=false -Dinstalled_tests=false -Dnls=disabled -Dman=false \
+    -Dgtk_doc=false -Dlibmount=disabled -Dselinux=disabled -Dxattr=false \
+    -Dsysprof=disabled -Dlibelf=disabled -Ddtrace=false -Dsystemtap=false
+}
+
+build_gstreamer1_0() {
+  meson_component -Dcheck=enabled -Dtools=enabled -Dtests=disabled -Dexamples=disabled \
+    -Dbenchmarks=disabled -Ddoc=disabled -Dintrospection=disabled -Dnls=disabled \
+    -Dlibunwind=disabled -Dlibdw=disabled -Ddbghelp=disabled -Dbash-completion=disabled
+}
+
+build_gst_plugins_base1_0() {
+  # All libs (audio, app, pbutils, tag, video, riff, ...) are always built;
+  # plugins: only the ones named.
+  meson_component -Dauto_features=disabled \
+    -Dapp=enabled -Daudioconvert=enabled -Daudioresample=enabled \
+    -Daudiotestsrc=enabled -Dvolume=enabled -Daudiomixer=enabled \
+    -Dgl=disabled -Dtools=disabled -Dtests=disabled -Dexamples=disabled \
+    -Ddoc=disabled -Dintrospection=disabled -Dnls=disabled -Dorc=disabled
+}
+
+build_gst_plugins_good1_0() {
+  meson_component -Dauto_features=disabled \
+    -Dwavenc=enabled -Dwavparse=enabled -Dlevel=enabled \
+    -Dtests=disabled -Dexamples=disabled -Ddoc=disabled -Dnls=disabled -Dorc=disabled
+}
+
+install_runtime_dlls() {
+  # The mingw runtime DLLs that cross-built C/C++ code needs at run time.
+  local d f
+  for d in libwinpthread-1.dll libgcc_s_seh-1.dll libstdc++-6.dll; do
+    f=$($CXX_HOST -print-file-name="$d")
+    [ -f "$f" ] || die "runtime DLL $d not found (got '$f')"
+    cp -f "$f" "$PREFIX/bin/"
+  done
+  [ -f "$PREFIX/bin/zlib1.dll" ] || die "zlib1.dll missing in $PREFIX/bin"
+}
+
+# ----------------------------------------------------------------- prefix ---
+write_cross_file() {
+  mkdir -p "$PREFIX/share/procaudio"
+  sed "s|@PREFIX@|$PREFIX|g" "$CROSS_TEMPLATE" >"$CROSS_FILE.tmp"
+  mv "$CROSS_FILE.tmp" "$CROSS_FILE"
+}
+
+set_prefix_vars() {   # $1 = key
+  KEY=$1
+  PREFIX=$CACHE/prefix-$KEY
+  CROSS_FILE=$PREFIX/share/procaudio/cross-mingw-w64-x86_64.ini
+  STAMP=$PREFIX/.procaudio-prefix-complete
+}
+
+# Resolve the prefix without installing anything (for `env`).
+resolve_prefix() {
+  local key
+  if key=$(compute_key 2>/dev/null) && [ -f "$CACHE/prefix-$key/.procaudio-prefix-complete" ]; then
+    set_prefix_vars "$key"; return 0
+  fi
+  if [ -L "$CACHE/current" ] && [ -f "$CACHE/current/.procaudio-prefix-complete" ]; then
+    set_prefix_vars "$(basename "$(readlink "$CACHE/current")" | sed 's/^prefix-//')"
+    return 0
+  fi
+  return 1
+}
+
+wine_env() {
+  export WINEPREFIX=$CACHE/wineprefix WINEARCH=win64 WINEDEBUG=-all
+  export WINEDLLOVERRIDES='mscoree,mshtml='
+  export WINEPATH="$(winpath "$PREFIX/bin")"
+  export GST_PLUGIN_SYSTEM_PATH="$(winpath "$PREFIX/lib/gstreamer-1.0")"
+  # No GST_PLUGIN_PATH here: GStreamer 1.22 on Windows scans plugins
+  # in-process (no gst-plugin-scanner), so a test binary that links the
+  # element code statically would also load libgstprocaudio.dll and fail
+  # with "cannot register existing type". `env` prints it for manual use.
+  unset GST_PLUGIN_PATH DISPLAY WAYLAND_DISPLAY
+}
+
+# (wasapi helper) wine 8 reports Windows 7 (6.1.7601) by default, and "win10" is
+# 10.0.18362: wasapiprocsrc refuses anything older than build 19041 before it tries
+# process loopback. Report 10.0.19045 (Windows 10 22H2) through the registry values
+# wine's ntdll reads when HKCU\Software\Wine\Version is unset, so that the tests reach the
+# activation (which wine answers with 0x80070002). One regedit run, only when not set yet.
+ensure_wine_windows_version() {
+  grep -qs '^"CurrentBuildNumber"="19045"' "$WINEPREFIX/system.reg" && return 0
+  local reg=$CACHE/win10-19045.reg
+  printf '%s\r\n' 'REGEDIT4' '' \
+    '[HKEY_LOCAL_MACHINE\Software\Microsoft\Windows NT\CurrentVersion]' \
+    '"CurrentVersion"="10.0"' '"CurrentMajorVersionNumber"=dword:0000000a' \
+    '"CurrentMinorVersionNumber"=dword:00000000' '"CurrentBuild"="19045"' \
+    '"CurrentBuildNumber"="19045"' '"ProductName"="Windows 10 Pro"' '"CSDVersion"=-' '' \
+    '[HKEY_CURRENT_USER\Software\Wine]' '"Version"=-' '' >"$reg"
+  log "wine prefix: reporting Windows 10.0.19045"
+  mkdir -p "$CACHE/logs"
+  run_logged "$CACHE/logs/wine-version.log" wine regedit /S "$(winpath "$reg")"
+}
+
+ensure_wineprefix() {
+  wine_env
+  if [ ! -f "$WINEPREFIX/system.reg" ]; then
+    log "initialising private wine prefix $WINEPREFIX (wineboot -i)"
+    mkdir -p "$CACHE/logs"
+    run_logged "$CACHE/logs/wineboot.log" wineboot -i
+    wineserver -w || true
+    [ -f "$WINEPREFIX/system.reg" ] || die "wineboot did not create $WINEPREFIX"
+  fi
+  ensure_wine_windows_version   # (wasapi helper)
+  wine_session
+}
+
+# Start (or keep up) this WINEPREFIX's wineserver, persistent for 60 s after
+# its last client (it exits by itself; nothing is killed), and its session
+# services (services.exe, winedevice.exe, ...), detached from our stdio.
+# Without this the first wine process of a session spawns those services and
+# they inherit its stdout: `meson test` (and meson's cc.run() checks, and any
+# caller reading our stdout through a pipe) then waits until they exit, i.e.
+# until the wineserver goes away (+60 s per such test).
+wine_session() {
+  wineserver -p60 </dev/null >/dev/null 2>&1 || true
+  wine cmd /c exit </dev/null >/dev/null 2>&1 || true
+}
+
+stage_prefix() {
+  local t0=$SECONDS
+  ensure_deps
+  mkdir -p "$CACHE"
+  local key; key=$(compute_key) || die "cannot compute the cache key (apt-cache showsrc failed)"
+  set_prefix_vars "$key"
+  if [ ! -f "$STAMP" ] || [ ! -f "$CACHE/wineprefix/system.reg" ]; then
+    # Build the prefix (and create the wine prefix) under an exclusive lock
+    # that flock(1) itself holds: with -o no child inherits the lock fd, so a
+    # lingering wineserver or wine service can never keep other runs waiting.
+    local rc=0
+    flock -o -n -E 75 "$CACHE/.lock" "$BASH" "$SELF" __locked-prefix "$KEY" || rc=$?
+    if [ "$rc" = 75 ]; then
+      log "waiting for another cross-windows.sh that holds $CACHE/.lock"
+      rc=0
+      flock -o "$CACHE/.lock" "$BASH" "$SELF" __locked-prefix "$KEY" || rc=$?
+    fi
+    [ "$rc" = 0 ] || exit "$rc"
+    [ -f "$STAMP" ] || die "the prefix build did not complete"
+  else
+    log "prefix cache valid"
+  fi
+  write_cross_file   # cheap; keeps it in sync if the cache dir moved
+  ln -sfn "prefix-$KEY" "$CACHE/current"
+  ensure_wineprefix
+  log "prefix ready ($(( SECONDS - t0 )) s): $PREFIX"
+  echo "$PREFIX"
+}
+
+# Runs under the lock (see stage_prefix): wine prefix first, then the build,
+# unless a concurrent run finished it meanwhile.
+locked_prefix() {   # $1 = key
+  set_prefix_vars "$1"
+  # meson runs cc.run() checks of GLib/GStreamer under wine: the private
+  # wine prefix must exist first (else wine would create ~/.wine).
+  ensure_wineprefix
+  [ -f "$STAMP" ] && return 0
+  build_prefix
+}
+
+build_prefix() {
+  local t0=$SECONDS
+  log "building prefix $PREFIX (logs: $CACHE/logs/$KEY/)"
+  LOGDIR=$CACHE/logs/$KEY
+  local work=$CACHE/work-$KEY
+  rm -rf "$PREFIX" "$work" "$LOGDIR"
+  mkdir -p "$PREFIX" "$work" "$LOGDIR"
+  write_cross_file
+
+  local pkg i=0 n=${#SRC_PKGS[@]} t fn versions=""
+  for pkg in "${SRC_PKGS[@]}"; do
+    i=$((i + 1)); t=$SECONDS
+    fetch_source "$pkg"
+    LOG=$LOGDIR/$pkg.log; : >"$LOG"
+    run_logged "$LOG" dpkg-source -x "$FETCHED_DSC" "$work/$pkg"
+    # Debian's quilt patches make e.g. Makefile.am newer than Makefile.in,
+    # which would make `make` rerun automake (not installed, and Debian's
+    # build-system-only patches are irrelevant here): give the whole tree
+    # one timestamp so the shipped generated files are used as they are.
+    find "$work/$pkg" -exec touch -h -d @1000000000 {} +
+    wine_session   # keep the wine session up for meson's cc.run() checks
+    fn=build_${pkg//[.-]/_}
+    ( cd "$work/$pkg" && configure_env && "$fn" )
+    versions+="$pkg $FETCHED_VERSION"$'\n'
+    rm -rf "${work:?}/$pkg"
+    log "[$i/$n] $pkg $FETCHED_VERSION ok ($(( SECONDS - t )) s)"
+  done
+  install_runtime_dlls
+  rm -rf "$work"
+  printf '%s' "$versions" >"$PREFIX/VERSIONS.txt"
+  { echo "key=$KEY"; date -u +%FT%TZ; } >"$STAMP"
+  log "prefix built in $(( SECONDS - t0 )) s, $(du -sh "$PREFIX" | cut -f1)"
+}
+
+# ------------------------------------------------------------ build / test ---
+# (wasapi helper) There is no GoogleTest for mingw and no download here: populate the
+# gtest wrap's directory from Debian's sources (package googletest, /usr/src/googletest)
+# and copy the wrap's overlay build file in (meson applies packagefiles only when it
+# extracts an archive itself). Refreshed when the overlay changes.
+ensure_gtest_subproject() {
+  local dir=$REPO_ROOT/subprojects/googletest-release-1.11.0
+  local overlay=$REPO_ROOT/subprojects/packagefiles/gtest/meson.build
+  [ -f /usr/src/googletest/googletest/src/gtest-all.cc ] \
+    || die "/usr/src/googletest missing: apt-get install googletest"
+  if [ ! -f "$dir/googletest/src/gtest-all.cc" ]; then
+    log "populating $dir from /usr/src/googletest"
+    rm -rf "$dir.tmp"; mkdir -p "$dir.tmp"
+    cp -a /usr/src/googletest/googletest /usr/src/googletest/googlemock "$dir.tmp/"
+    rm -rf "$dir"; mv "$dir.tmp" "$dir"
+  fi
+  cmp -s "$overlay" "$dir/meson.build" || cp -f "$overlay" "$dir/meson.build"
+}
+
+stage_build() {
+  stage_prefix >/dev/null
+  ensure_wineprefix
+  ensure_gtest_subproject   # (wasapi helper)
+  # (wasapi helper) -Dbenchmarks=disabled: Google Benchmark is not cross-built.
+  local args=(--cross-file "$CROSS_FILE" -Dwasapi=enabled -Dpipewire=disabled -Dbenchmarks=disabled)
+  # shellcheck disable=SC2206
+  [ -n "${PROCAUDIO_WIN_MESON_ARGS:-}" ] && args+=($PROCAUDIO_WIN_MESON_ARGS)
+  if [ -f "$BUILD_DIR/meson-private/coredata.dat" ]; then
+    if [ "$(cat "$BUILD_DIR/.procaudio-cross-prefix" 2>/dev/null)" != "$PREFIX" ]; then
+      log "prefix changed: wiping $BUILD_DIR"
+      meson setup --wipe "$BUILD_DIR" "$REPO_ROOT" "${args[@]}" >&2
+    fi
+  else
+    meson setup "$BUILD_DIR" "$REPO_ROOT" "${args[@]}" >&2
+  fi
+  echo "$PREFIX" >"$BUILD_DIR/.procaudio-cross-prefix"
+  meson compile -C "$BUILD_DIR" >&2
+  local dll; dll=$(find "$BUILD_DIR" -name libgstprocaudio.dll -print -quit)
+  [ -n "$dll" ] || die "libgstprocaudio.dll not found under $BUILD_DIR"
+  log "plugin: $dll"
+  echo "$dll"
+}
+
+stage_test() {
+  stage_prefix >/dev/null
+  [ -f "$BUILD_DIR/meson-private/coredata.dat" ] || die "$BUILD_DIR is not configured: run '$0 build' first"
+  ensure_wineprefix
+  # GoogleTest XML: never into a GTEST_OUTPUT inherited from the Linux run
+  # (same executable names would overwrite its files); into
+  # $PROCAUDIO_WIN_RESULTS/win64/ when asked (scripts/test.sh counts them).
+  unset GTEST_OUTPUT
+  if [ -n "${PROCAUDIO_WIN_RESULTS:-}" ]; then
+    mkdir -p "$PROCAUDIO_WIN_RESULTS/win64"
+    export GTEST_OUTPUT="xml:$(winpath "$(cd "$PROCAUDIO_WIN_RESULTS/win64" && pwd)")/"
+  fi
+  meson test -C "$BUILD_DIR" --print-errorlogs "$@" >&2
+}
+
+stage_env() {
+  resolve_prefix || die "no valid prefix in $CACHE: run '$0 prefix' first"
+  wine_env
+  local v
+  for v in WINEPREFIX WINEARCH WINEDEBUG WINEDLLOVERRIDES WINEPATH GST_PLUGIN_SYSTEM_PATH; do
+    printf 'export %s=%q\n' "$v" "${!v}"
+  done
+  echo "# the project's plugin, for gst-inspect/gst-launch by hand; unset it for meson test"
+  printf 'export GST_PLUGIN_PATH=%q\n' "$(winpath "$BUILD_DIR/gst")"
+  printf 'export PROCAUDIO_CROSS_PREFIX=%q\n' "$PREFIX"
+  printf 'export PROCAUDIO_CROSS_FILE=%q\n' "$CROSS_FILE"
+}
+
+main() {
+  case "${1:-all}" in
+    prefix) stage_prefix ;;
+    build)  stage_build ;;
+    test)   shift; stage_test "$@" ;;
+    env)    stage_env ;;
+    __locked-prefix) locked_prefix "$2" ;;   # internal: see stage_prefix
+    all)    stage_build >/dev/null; stage_test ;;
+    -h|--help|help) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0" ;;
+    *) die "unknown stage '$1' (prefix|build|test|env|all)" ;;
+  esac
+}
+
+# Everything above is definitions; keep `exit` on this line so that a running
+# instance never reads the file again (it may be edited while it runs).
+main "$@"; exit $?

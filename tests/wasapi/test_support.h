@@ -1,0 +1,105 @@
+// What the WASAPI tests share: a CaptureSink that records and can be waited on (bounded),
+// a real child process with a bounded lifetime, wine detection.
+#pragma once
+
+#include <windows.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/capture_backend.h"
+#include "core/monotonic_clock.h"
+#include "wasapi/unique_handle.h"
+
+namespace procaudio {
+namespace wasapi {
+namespace testing {
+
+// True under wine (ntdll exports wine_get_version).
+bool running_under_wine();
+
+// The directory of this test executable, with a trailing backslash.
+std::wstring executable_dir();
+
+// Records every sink call in order, with the time it happened.
+class RecordingSink final : public CaptureSink {
+ public:
+  enum class Kind { kPacket, kIdle, kTargetExit, kError };
+  struct Call {
+    Kind kind;
+    Packet packet;               // kPacket (data pointer not valid afterwards)
+    std::vector<uint8_t> bytes;  // kPacket: the frames, copied
+    uint64_t idle_now_ns = 0;    // kIdle
+    CaptureError error;          // kError
+    uint64_t at_ns = 0;          // when the call happened
+  };
+
+  explicit RecordingSink(uint32_t bytes_per_frame) : bytes_per_frame_(bytes_per_frame) {}
+
+  void on_packet(const Packet &packet) override;
+  void on_idle(uint64_t now_ns) override;
+  void on_target_exit() override;
+  void on_error(const CaptureError &error) override;
+
+  // Waits (bounded) until `done(calls)` holds; false on timeout.
+  bool wait_until(const std::function<bool(const std::vector<Call> &)> &done,
+                  std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
+  bool wait_for_packets(size_t n,
+                        std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
+  bool wait_for(Kind kind, size_t n = 1,
+                std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
+
+  std::vector<Call> calls();
+  std::vector<Call> calls_of(Kind kind);
+  size_t count(Kind kind);
+  void clear();
+
+ private:
+  void record(Call call);
+
+  uint32_t bytes_per_frame_;
+  std::mutex mutex_;
+  std::condition_variable cond_;
+  std::vector<Call> calls_;
+};
+
+// A copy of wasapi-test-child.exe under a name no other process has (in %TEMP%), for
+// name lookups that other tests running at the same time must not disturb. The caller
+// deletes it. Empty on failure.
+std::wstring unique_child_copy();
+
+// wasapi-test-child.exe, started with a named event: it exits (code 0) when the event is
+// set, or by itself (code 3) after `lifetime_ms`, so that it never outlives a failed test
+// by long.
+class ChildProcess {
+ public:
+  ChildProcess() = default;
+  ~ChildProcess();
+  ChildProcess(const ChildProcess &) = delete;
+  ChildProcess &operator=(const ChildProcess &) = delete;
+
+  // False (with `error` set) if it could not be started. `exe`: another copy of the child
+  // (unique_child_copy()), default: wasapi-test-child.exe beside this test.
+  bool start(uint32_t lifetime_ms, std::string &error, const std::wstring &exe = {});
+  // Asks it to exit; returns at once.
+  void request_exit();
+  // Waits (bounded) for it to be gone; its exit code, or -1 on timeout.
+  int wait(uint32_t timeout_ms);
+
+  uint32_t pid() const { return pid_; }
+  HANDLE handle() const { return process_.get(); }
+
+ private:
+  UniqueHandle process_;
+  UniqueHandle exit_event_;
+  uint32_t pid_ = 0;
+};
+
+}  // namespace testing
+}  // namespace wasapi
+}  // namespace procaudio
