@@ -39,7 +39,7 @@ meson test -C "$build" --no-rebuild --print-errorlogs --no-suite bench || fail=1
 
 say "benchmarks (figures, not pass/fail)"
 "$build/tests/bench/bench-engine" --benchmark_min_time=0.2 || fail=1
-/usr/bin/python3 tests/bench/pipewire_bench.py --build "$build" --seconds 5 \
+/usr/bin/python3 tests/bench/pipewire_bench.py --build "$build" --seconds 4 --rounds 3 \
   --plot "$build/pipewire-bench.png" || fail=1
 
 if [[ "${PROCAUDIO_SKIP_WINDOWS:-0}" == 1 && "${CI:-}" != true ]]; then

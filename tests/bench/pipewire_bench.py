@@ -100,6 +100,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=str(REPO / "build"))
     ap.add_argument("--seconds", type=float, default=10.0, help="measured window per run")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per capturer")
     ap.add_argument("--plot")
     args = ap.parse_args()
     os.environ["PROCAUDIO_BUILD_DIR"] = args.build
@@ -136,12 +137,20 @@ def main():
             ours_quantum = [a.replace("pipewireprocsrc", "pipewireprocsrc latency-time=21334")
                             for a in ours]
             ours_quantum = sum((a.split(" ") for a in ours_quantum), [])
-            row = {}
-            for label, cmds in (("pipewireprocsrc", [ours]),
-                                ("pipewireprocsrc@21ms", [ours_quantum]),
-                                ("pipewiresrc", [peer]), ("pw-record", records)):
-                cpu, daemon_cpu, rss = run_capturers(cmds, args.seconds, daemon)
-                row[label] = (cpu * 60 / args.seconds, daemon_cpu * 60 / args.seconds, rss)
+            # Rounds interleave the capturers so that a noisy stretch of the machine hits all
+            # of them; the median of the rounds is reported, and the spread of the ratio.
+            runs = {}
+            for _ in range(args.rounds):
+                for label, cmds in (("pipewireprocsrc", [ours]),
+                                    ("pipewireprocsrc@21ms", [ours_quantum]),
+                                    ("pipewiresrc", [peer]), ("pw-record", records)):
+                    cpu, daemon_cpu, rss = run_capturers(cmds, args.seconds, daemon)
+                    runs.setdefault(label, []).append(
+                        (cpu * 60 / args.seconds, daemon_cpu * 60 / args.seconds, rss))
+            row = {label: tuple(float(np.median([r[k] for r in rs])) for k in range(3))
+                   for label, rs in runs.items()}
+            ratios = [o[0] / p[0] for o, p in zip(runs["pipewireprocsrc"], runs["pipewiresrc"])]
+            row["ratio-range"] = (min(ratios), max(ratios))
             lat, dropped = latency_run(pids, args.seconds)
             row["latency"] = (np.percentile(lat, 50), np.percentile(lat, 99), max(lat), dropped)
             results[n] = row
@@ -152,8 +161,8 @@ def main():
         session.deactivate()
         stop_session(session.env)
 
-    print(f"\nCPU seconds per minute of audio ({args.seconds:.0f} s per measurement), "
-          "peak RSS, PipeWire daemon CPU meanwhile")
+    print(f"\nCPU seconds per minute of audio (median of {args.rounds} interleaved rounds of "
+          f"{args.seconds:.0f} s), peak RSS, PipeWire daemon CPU meanwhile")
     print(f"{'sources':>7} {'capturer':<20} {'cpu s/min':>9} {'ratio':>6} {'daemon s/min':>12} "
           f"{'RSS MiB':>8}")
     for n, row in results.items():
@@ -161,6 +170,8 @@ def main():
         for label in ("pipewireprocsrc", "pipewireprocsrc@21ms", "pipewiresrc", "pw-record"):
             cpu, dcpu, rss = row[label]
             print(f"{n:>7} {label:<20} {cpu:>9.3f} {cpu / base:>6.2f} {dcpu:>12.3f} {rss:>8.1f}")
+        lo, hi = row["ratio-range"]
+        print(f"{'':>7} pipewireprocsrc/pipewiresrc per round: {lo:.2f} .. {hi:.2f}")
     print("\npipewireprocsrc arrival->push latency per chunk (ms) and dropped frames")
     print(f"{'sources':>7} {'p50':>7} {'p99':>7} {'max':>7} {'dropped':>8}")
     for n, row in results.items():
