@@ -9,7 +9,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -125,49 +127,44 @@ bool channel_feeds(const std::string &channel, const std::string &ours) {
   return (channel[side] == 'L') == (ours == "FL");
 }
 
-}  // namespace
-
-struct PipeWireBackend::Impl {
-  explicit Impl(Logger l) : log(std::move(l)) {}
-
-  Logger log;
-
-  // ---- set by open(), read-only afterwards
-  TargetSpec target;
-  bool has_target = false;
-  uint32_t root_pid = 0;
-  uint32_t self_pid = 0;
-  proc::ExitWatch exit_watch;
-
-  // ---- PipeWire objects; touched with the thread loop locked (or on its thread)
-  pw_thread_loop *loop = nullptr;
-  pw_context *context = nullptr;
-  pw_core *core = nullptr;
-  spa_hook core_listener{};
-  pw_registry *registry = nullptr;
-  spa_hook registry_listener{};
-  pw_loop *data_loop = nullptr;
-  pw_stream *stream = nullptr;
-  spa_hook stream_listener{};
-  bool connection_lost = false;
-  std::string connection_error;
-  int sync_seq = -1;
-  bool sync_done = false;
-  pw_stream_state stream_state = PW_STREAM_STATE_UNCONNECTED;
-  std::string stream_error;
-  bool format_ok = false;
-  bool format_refused = false;
-  uint32_t own_node_id = SPA_ID_INVALID;
-  uint64_t own_port_ns = 0;  // when our latest input port appeared
-  std::atomic<uint32_t> own_node_id_public{SPA_ID_INVALID};
-  bool capturing = false;  // between start() and stop(): links are wanted
+// ------------------------------------------------------------------------------------------
+// The shared connection.
+//
+// One per PipeWire server (socket) and process, shared by every PipeWireBackend talking to
+// that server, reference-counted like pipewiresrc's GstPipeWireCore: the thread loop, the
+// context (and with it the one data loop every capture stream of this process runs on), the
+// core and the registry watch. Each backend keeps its own capture stream, its own decisions
+// about which stream nodes it captures, and its own links.
+//
+// Why: a connection of its own per backend meant a data-loop thread of its own per capture
+// stream, each woken by the graph every cycle; with ten sources that was ten threads woken
+// ~50 times a second each where one thread serves them all.
+//
+// Threads and locks:
+//   - the connection's thread loop lock guards all of it and every attached backend's
+//     PipeWire state (stream, links, decisions); registry and core events run under it;
+//   - every pw_loop_invoke() onto the shared data loop is made with that lock held:
+//     libspa's invoke queue (0.3.x) has a single writer and a single ack eventfd, so two
+//     threads invoking at once would corrupt it or steal each other's acks;
+//   - the data loop thread never takes the thread loop lock (and the sinks it calls never
+//     block), so holding the lock across a blocking invoke cannot deadlock;
+//   - the process-wide table of connections has its own mutex, taken only by open() (never
+//     on a loop thread, never while holding a loop lock);
+//   - a connection is destroyed by whoever drops the last reference: a backend's close(), on
+//     the caller's thread, never on a loop thread.
+// Loss: a core error marks the connection lost (an atomic), every attached backend gets
+// kDeviceLost; the table then hands out a new connection to the next open(); the lost one
+// lives until its last backend closes.
+struct Connection {
+  using Backend = PipeWireBackend::Impl;
 
   struct Client {
     uint32_t sec_pid = 0;
     uint32_t app_pid = 0;
   };
+  // An application output stream node (Stream/Output/Audio).
   struct Node {
-    PipeWireBackend::Impl *owner = nullptr;
+    Connection *conn = nullptr;
     uint32_t id = 0;
     uint32_t client_id = 0;
     uint32_t app_pid = 0;
@@ -175,8 +172,7 @@ struct PipeWireBackend::Impl {
     pw_proxy *proxy = nullptr;
     spa_hook listener{};
     bool have_info = false;
-    bool decided = false;
-    bool captured = false;
+    bool resolved = false;  // `pid` is known (0: no process could be named)
     uint32_t pid = 0;
     uint64_t last_port_ns = 0;  // when its latest output port appeared
   };
@@ -186,46 +182,28 @@ struct PipeWireBackend::Impl {
     bool monitor = false;
     std::string channel;
   };
-  struct Link {
-    PipeWireBackend::Impl *owner = nullptr;
-    uint32_t out_port = 0;
-    uint32_t in_port = 0;
-    uint32_t out_node = 0;
-    pw_proxy *proxy = nullptr;
-    spa_hook listener{};
-    bool bound = false;
-    bool failed = false;
-    uint64_t requested_ns = 0;
-  };
-  std::map<uint32_t, Client> clients;
-  std::map<uint32_t, Node *> nodes;
-  std::map<uint32_t, Port> ports;
-  std::map<std::pair<uint32_t, uint32_t>, Link *> links;  // (output port, input port)
 
-  // Statistics, written on the thread loop, read anywhere.
-  mutable std::mutex stats_mutex;
-  LinkStats stats;
+  Connection() = default;
+  ~Connection() { teardown(); }
+  Connection(const Connection &) = delete;
+  Connection &operator=(const Connection &) = delete;
 
-  // ---- data loop state: only touched on the data loop thread (or before it can run)
-  CaptureSink *sink = nullptr;
-  bool finished = false;
-  CaptureConfig config;
-  uint32_t out_channels = 2;  // what the sink gets; PipeWire always gives us 2 (FL, FR)
-  uint64_t last_activity_ns = 0;
-  spa_source *exit_source = nullptr;
-  spa_source *idle_source = nullptr;
-  std::vector<uint8_t> scratch;
-  std::atomic<uint64_t> quantum_ns{kDefaultQuantumNs};
+  // The connection to the server the environment names now: the shared one, or a new one
+  // when there is none yet or the one there is was lost. `fresh`: made by this call.
+  static CaptureError acquire(const Logger &log, std::shared_ptr<Connection> *out, bool *fresh);
 
-  // An error found on the thread loop, waiting for the data loop to hand it to the sink.
-  std::mutex error_mutex;
-  CaptureError pending_error;
+  // Registry and core events go to `backend` from now on; it decides on every stream node
+  // known. A shared connection is synced first (two round trips, as a new one was).
+  CaptureError attach(Backend *backend, bool fresh);
+  // No event reaches `backend` after this returns, and nothing it queued on the data loop
+  // is still pending.
+  void detach(Backend *backend);
 
-  // ----------------------------------------------------------------- helpers (thread loop)
-
+  // ---- the thread loop (locked)
+  void lock() { pw_thread_loop_lock(loop); }
+  void unlock() { pw_thread_loop_unlock(loop); }
   void signal() { pw_thread_loop_signal(loop, false); }
 
-  // Waits (thread loop locked) until `done()` or the timeout; false on timeout.
   template <typename Done>
   bool wait_until(Done done, int timeout_ms) {
     struct timespec abstime;
@@ -239,13 +217,145 @@ struct PipeWireBackend::Impl {
   }
 
   bool roundtrip(int timeout_ms) {
-    sync_done = false;
-    sync_seq = pw_core_sync(core, PW_ID_CORE, sync_seq);
-    return wait_until([this] { return sync_done || connection_lost; }, timeout_ms) &&
-           !connection_lost;
+    const int seq = pw_core_sync(core, PW_ID_CORE, 0);
+    if (seq < 0) {
+      return false;
+    }
+    pending_syncs.insert(seq);
+    wait_until([this, seq] { return pending_syncs.count(seq) == 0 || lost.load(); }, timeout_ms);
+    const bool done = pending_syncs.erase(seq) == 0;
+    return done && !lost.load();
   }
 
-  // Hands a fatal error to the sink, on the data loop. First error wins.
+  // ---- events (thread loop)
+  static void on_core_done(void *data, uint32_t id, int seq);
+  static void on_core_error(void *data, uint32_t id, int seq, int res, const char *message);
+  static void on_global(void *data, uint32_t id, uint32_t permissions, const char *type,
+                        uint32_t version, const struct spa_dict *props);
+  static void on_global_remove(void *data, uint32_t id);
+  static void on_node_info(void *data, const struct pw_node_info *info);
+  void add_stream_node(uint32_t id, const struct spa_dict *props);
+  void destroy_node(Node *node);
+  bool resolve(Node &node);
+  void node_resolved(Node &node);
+  void resolve_pending();
+
+  // ---- the data loop: one idle tick for every armed backend
+  static void on_idle_tick(void *data, uint64_t expirations);
+  static int do_barrier(struct spa_loop *, bool, uint32_t, const void *, size_t, void *) {
+    return 0;
+  }
+  static int do_destroy_idle_timer(struct spa_loop *, bool, uint32_t, const void *, size_t,
+                                   void *user) {
+    auto *self = static_cast<Connection *>(user);
+    pw_loop_destroy_source(self->data_loop, self->idle_timer);
+    self->idle_timer = nullptr;
+    return 0;
+  }
+
+  CaptureError connect(const Logger &log);
+  void teardown();
+
+  std::string key;  // the socket, as describe_socket() named it
+
+  // ---- PipeWire objects; touched with the thread loop locked (or on its thread)
+  pw_thread_loop *loop = nullptr;
+  pw_context *context = nullptr;
+  pw_core *core = nullptr;
+  spa_hook core_listener{};
+  pw_registry *registry = nullptr;
+  spa_hook registry_listener{};
+  pw_loop *data_loop = nullptr;
+  std::atomic<bool> lost{false};  // set on the thread loop, read anywhere
+  std::string lost_error;         // set once, before `lost`
+  std::set<int> pending_syncs;
+  std::map<uint32_t, Client> clients;
+  std::map<uint32_t, Node *> nodes;
+  std::map<uint32_t, Port> ports;
+  std::vector<Backend *> backends;  // attached
+
+  // ---- data loop only
+  std::vector<Backend *> armed;  // backends whose sinks are live
+  spa_source *idle_timer = nullptr;
+};
+
+std::mutex &connections_mutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
+std::map<std::string, std::weak_ptr<Connection>> &connections() {
+  static std::map<std::string, std::weak_ptr<Connection>> table;
+  return table;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------------------
+// One backend: its target, capture stream, decisions and links.
+
+struct PipeWireBackend::Impl {
+  explicit Impl(Logger l) : log(std::move(l)) {}
+
+  using Node = Connection::Node;
+  using Port = Connection::Port;
+
+  Logger log;
+
+  // ---- set by open(), read-only afterwards
+  TargetSpec target;
+  bool has_target = false;
+  uint32_t root_pid = 0;
+  uint32_t self_pid = 0;
+  proc::ExitWatch exit_watch;
+  std::shared_ptr<Connection> conn;  // open() to close(), caller thread
+
+  // ---- own PipeWire state; touched with the connection's thread loop locked
+  pw_stream *stream = nullptr;
+  spa_hook stream_listener{};
+  pw_stream_state stream_state = PW_STREAM_STATE_UNCONNECTED;
+  std::string stream_error;
+  bool format_ok = false;
+  bool format_refused = false;
+  uint32_t own_node_id = SPA_ID_INVALID;
+  uint64_t own_port_ns = 0;  // when our latest input port appeared
+  std::atomic<uint32_t> own_node_id_public{SPA_ID_INVALID};
+  bool capturing = false;  // between start() and stop(): links are wanted
+  // Stream nodes decided (once, when each appeared): id -> captured by this backend.
+  std::map<uint32_t, bool> decided;
+
+  struct Link {
+    PipeWireBackend::Impl *owner = nullptr;
+    uint32_t out_port = 0;
+    uint32_t in_port = 0;
+    uint32_t out_node = 0;
+    pw_proxy *proxy = nullptr;
+    spa_hook listener{};
+    bool bound = false;
+    bool failed = false;
+    uint64_t requested_ns = 0;
+  };
+  std::map<std::pair<uint32_t, uint32_t>, Link *> links;  // (output port, input port)
+
+  // Statistics, written on the thread loop, read anywhere.
+  mutable std::mutex stats_mutex;
+  LinkStats stats;
+
+  // ---- data loop state: only touched on the data loop thread (or before it can run)
+  CaptureSink *sink = nullptr;
+  bool finished = false;
+  CaptureConfig config;
+  uint32_t out_channels = 2;  // what the sink gets; PipeWire always gives us 2 (FL, FR)
+  uint64_t last_activity_ns = 0;
+  spa_source *exit_source = nullptr;
+  std::vector<uint8_t> scratch;
+  std::atomic<uint64_t> quantum_ns{kDefaultQuantumNs};
+
+  // An error found on the thread loop, waiting for the data loop to hand it to the sink.
+  std::mutex error_mutex;
+  CaptureError pending_error;
+
+  // Hands a fatal error to the sink, on the data loop. First error wins. Thread loop locked.
   void raise_error(CaptureError error) {
     {
       std::lock_guard<std::mutex> lock(error_mutex);
@@ -254,8 +364,8 @@ struct PipeWireBackend::Impl {
       }
       pending_error = std::move(error);
     }
-    if (data_loop != nullptr) {
-      pw_loop_invoke(data_loop, &Impl::deliver_error, 0, nullptr, 0, false, this);
+    if (conn != nullptr && conn->data_loop != nullptr) {
+      pw_loop_invoke(conn->data_loop, &Impl::deliver_error, 0, nullptr, 0, false, this);
     }
   }
 
@@ -274,225 +384,81 @@ struct PipeWireBackend::Impl {
     return 0;
   }
 
-  // ----------------------------------------------------------------- core events
+  // ----------------------------------------------------------------- registry (thread loop)
 
-  static void on_core_done(void *data, uint32_t id, int seq) {
-    auto *self = static_cast<Impl *>(data);
-    if (id == PW_ID_CORE && seq == self->sync_seq) {
-      self->sync_done = true;
-      self->signal();
-    }
-  }
-
-  static void on_core_error(void *data, uint32_t id, int seq, int res, const char *message) {
-    auto *self = static_cast<Impl *>(data);
-    if (id != PW_ID_CORE) {
-      // A proxy's error (a link the server refused, ...); its own listener handles it.
-      PA_DEBUG(self->log, "PipeWire error on object %u: %s (%s)", id, message ? message : "",
-               spa_strerror(res));
+  // Is this stream node one we capture? Decided once per node: when its process is known,
+  // or (`force`, at open()) now, with whatever is known.
+  void decide(const Node &node, bool force = false) {
+    if (decided.count(node.id) != 0 || (!node.resolved && !force)) {
       return;
     }
-    const bool lost = res == -EPIPE || res == -ECONNRESET || res == -ENOTCONN;
-    PA_WARNING(self->log, "PipeWire core error: %s (%s)%s", message ? message : "",
-               spa_strerror(res), lost ? ": connection lost" : "");
-    if (!self->connection_lost) {
-      self->connection_lost = true;
-      self->connection_error = std::string(message ? message : "") + ": " + errno_text(res);
-      self->raise_error(
-          {ErrorKind::kDeviceLost,
-           "The connection to PipeWire was lost (the PipeWire daemon stopped or "
-           "restarted); capture ended.",
-           "PipeWire core error on " + describe_socket() + ": " + self->connection_error});
-    }
-    self->signal();
-  }
-
-  // ----------------------------------------------------------------- registry
-
-  static void on_global(void *data, uint32_t id, uint32_t permissions, const char *type,
-                        uint32_t version, const struct spa_dict *props) {
-    auto *self = static_cast<Impl *>(data);
-    if (props == nullptr) {
-      return;
-    }
-    if (std::strcmp(type, PW_TYPE_INTERFACE_Client) == 0) {
-      Client &client = self->clients[id];
-      client.sec_pid = parse_u32(spa_dict_lookup(props, PW_KEY_SEC_PID));
-      client.app_pid = parse_u32(spa_dict_lookup(props, PW_KEY_APP_PROCESS_ID));
-      self->decide_pending();
-    } else if (std::strcmp(type, PW_TYPE_INTERFACE_Node) == 0) {
-      const char *media_class = spa_dict_lookup(props, PW_KEY_MEDIA_CLASS);
-      if (media_class == nullptr || std::strcmp(media_class, "Stream/Output/Audio") != 0) {
-        return;
-      }
-      self->add_stream_node(id, props);
-    } else if (std::strcmp(type, PW_TYPE_INTERFACE_Port) == 0) {
-      Port port;
-      port.node_id = parse_u32(spa_dict_lookup(props, PW_KEY_NODE_ID));
-      const char *direction = spa_dict_lookup(props, PW_KEY_PORT_DIRECTION);
-      port.output = direction != nullptr && std::strcmp(direction, "out") == 0;
-      port.monitor = parse_bool(spa_dict_lookup(props, PW_KEY_PORT_MONITOR));
-      const char *channel = spa_dict_lookup(props, PW_KEY_AUDIO_CHANNEL);
-      port.channel = channel ? channel : "";
-      self->ports[id] = port;
-      if (port.output) {
-        auto node = self->nodes.find(port.node_id);
-        if (node != self->nodes.end()) {
-          node->second->last_port_ns = monotonic_now_ns();
-        }
-      } else if (port.node_id == self->own_node_id) {
-        self->own_port_ns = monotonic_now_ns();
-      }
-      if (port.node_id == self->own_node_id || self->nodes.count(port.node_id) != 0) {
-        self->update_links();
-      }
-    }
-  }
-
-  static void on_global_remove(void *data, uint32_t id) {
-    auto *self = static_cast<Impl *>(data);
-    self->clients.erase(id);
-    auto node = self->nodes.find(id);
-    if (node != self->nodes.end()) {
-      PA_DEBUG(self->log, "stream node %u '%s' (pid %u) is gone", id, node->second->name.c_str(),
-               node->second->pid);
-      self->destroy_node(node->second);
-      self->nodes.erase(node);
-    }
-    if (self->ports.erase(id) != 0) {
-      // The server removed the port's links with it; forget ours.
-      for (auto it = self->links.begin(); it != self->links.end();) {
-        if (it->first.first == id || it->first.second == id) {
-          self->destroy_link(it->second);
-          it = self->links.erase(it);
-        } else {
-          ++it;
-        }
-      }
-      self->publish_link_count();
-    }
-  }
-
-  void add_stream_node(uint32_t id, const struct spa_dict *props) {
-    auto *node = new Node();
-    node->owner = this;
-    node->id = id;
-    node->client_id = parse_u32(spa_dict_lookup(props, PW_KEY_CLIENT_ID));
-    node->app_pid = parse_u32(spa_dict_lookup(props, PW_KEY_APP_PROCESS_ID));
-    const char *name = spa_dict_lookup(props, PW_KEY_NODE_NAME);
-    node->name = name ? name : "";
-    // The global's properties are a subset: a pipewire-pulse client's stream says whose it is
-    // (application.process.id) only in the node's full info, so bind the node and read it.
-    node->proxy = static_cast<pw_proxy *>(
-        pw_registry_bind(registry, id, PW_TYPE_INTERFACE_Node, PW_VERSION_NODE, 0));
-    auto old = nodes.find(id);
-    if (old != nodes.end()) {
-      destroy_node(old->second);
-    }
-    nodes[id] = node;
-    if (node->proxy == nullptr) {
-      node->have_info = true;  // decide from what the global said
-      decide(*node);
-      return;
-    }
-    static const pw_node_events node_events = [] {
-      pw_node_events events{};
-      events.version = PW_VERSION_NODE_EVENTS;
-      events.info = &Impl::on_node_info;
-      return events;
-    }();
-    pw_node_add_listener(reinterpret_cast<pw_node *>(node->proxy), &node->listener, &node_events,
-                         node);
-  }
-
-  static void on_node_info(void *data, const struct pw_node_info *info) {
-    auto *node = static_cast<Node *>(data);
-    Impl *self = node->owner;
-    if (node->have_info) {
-      return;
-    }
-    if (info->props != nullptr) {
-      const uint32_t app_pid = parse_u32(spa_dict_lookup(info->props, PW_KEY_APP_PROCESS_ID));
-      if (app_pid != 0) {
-        node->app_pid = app_pid;
-      }
-      const uint32_t client_id = parse_u32(spa_dict_lookup(info->props, PW_KEY_CLIENT_ID));
-      if (client_id != 0) {
-        node->client_id = client_id;
-      }
-    }
-    node->have_info = true;
-    self->decide(*node);
-  }
-
-  void destroy_node(Node *node) {
-    if (node->proxy != nullptr) {
-      spa_hook_remove(&node->listener);
-      pw_proxy_destroy(node->proxy);
-      node->proxy = nullptr;
-    }
-    delete node;
-  }
-
-  void decide_pending() {
-    for (auto &entry : nodes) {
-      if (entry.second->have_info && !entry.second->decided) {
-        decide(*entry.second);
-      }
-    }
-  }
-
-  // Whose stream is it, and is it one we capture? Decided once, when the stream appears.
-  // Pid: the node's application.process.id (pipewire-pulse streams carry the real client's),
-  // else its Client's pipewire.sec.pid (kernel-given), else the Client's application.process.id.
-  // `force`: decide even if the Client never showed up (pid unknown, 0).
-  void decide(Node &node, bool force = false) {
-    if (node.decided) {
-      return;
-    }
-    uint32_t pid = node.app_pid;
-    if (pid == 0 && node.client_id != 0) {
-      auto client = clients.find(node.client_id);
-      if (client != clients.end()) {
-        pid = client->second.sec_pid != 0 ? client->second.sec_pid : client->second.app_pid;
-      } else if (!force) {
-        return;  // its Client global comes first normally; wait for it
-      }
-    }
-    node.pid = pid;
-    node.decided = true;
+    const uint32_t pid = node.resolved ? node.pid : 0;
+    bool captured;
     const bool in_tree = has_target && pid != 0 && proc::is_in_tree(pid, root_pid);
     if (!has_target) {
-      node.captured = pid != self_pid;
+      captured = pid != self_pid;
     } else if (target.mode == TargetMode::kIncludeTree) {
-      node.captured = in_tree;
+      captured = in_tree;
     } else {
-      node.captured = !in_tree && pid != self_pid;
+      captured = !in_tree && pid != self_pid;
     }
+    decided[node.id] = captured;
     PA_INFO(log, "stream node %u '%s' of pid %u (%s): %s", node.id, node.name.c_str(), pid,
             pid ? proc::comm(pid).c_str() : "unknown process",
-            node.captured ? "captured" : "not captured");
+            captured ? "captured" : "not captured");
     if (capturing) {
-      count_stream(node);
+      count_stream(captured);
     }
-    if (node.captured) {
+    if (captured) {
       update_links();
     }
   }
 
-  void count_stream(const Node &node) {
+  void count_stream(bool captured) {
     std::lock_guard<std::mutex> lock(stats_mutex);
-    (node.captured ? stats.streams_captured : stats.streams_skipped)++;
+    (captured ? stats.streams_captured : stats.streams_skipped)++;
+  }
+
+  void on_port_added(uint32_t id, const Port &port) {
+    (void)id;
+    if (!port.output && port.node_id == own_node_id) {
+      own_port_ns = monotonic_now_ns();
+    }
+    if (port.node_id == own_node_id || conn->nodes.count(port.node_id) != 0) {
+      update_links();
+    }
+  }
+
+  void on_node_removed(const Node &node) {
+    PA_DEBUG(log, "stream node %u '%s' (pid %u) is gone", node.id, node.name.c_str(), node.pid);
+    decided.erase(node.id);
+  }
+
+  void on_port_removed(uint32_t id) {
+    // The server removed the port's links with it; forget ours.
+    bool changed = false;
+    for (auto it = links.begin(); it != links.end();) {
+      if (it->first.first == id || it->first.second == id) {
+        destroy_link(it->second);
+        it = links.erase(it);
+        changed = true;
+      } else {
+        ++it;
+      }
+    }
+    if (changed) {
+      publish_link_count();
+    }
   }
 
   // ----------------------------------------------------------------- links
 
   void update_links() {
-    if (!capturing || own_node_id == SPA_ID_INVALID || connection_lost) {
+    if (!capturing || own_node_id == SPA_ID_INVALID || conn->lost.load()) {
       return;
     }
     std::vector<std::pair<uint32_t, const Port *>> inputs;
-    for (const auto &entry : ports) {
+    for (const auto &entry : conn->ports) {
       if (entry.second.node_id == own_node_id && !entry.second.output) {
         inputs.emplace_back(entry.first, &entry.second);
       }
@@ -500,13 +466,13 @@ struct PipeWireBackend::Impl {
     if (inputs.empty()) {
       return;  // our ports are not there yet; their globals call us again
     }
-    for (const auto &entry : ports) {
+    for (const auto &entry : conn->ports) {
       const Port &out = entry.second;
       if (!out.output || out.monitor) {
         continue;
       }
-      auto node = nodes.find(out.node_id);
-      if (node == nodes.end() || !node->second->captured) {
+      auto decision = decided.find(out.node_id);
+      if (decision == decided.end() || !decision->second) {
         continue;
       }
       for (const auto &in : inputs) {
@@ -529,7 +495,8 @@ struct PipeWireBackend::Impl {
     pw_properties_setf(props, PW_KEY_LINK_OUTPUT_PORT, "%u", out_port);
     pw_properties_setf(props, PW_KEY_LINK_INPUT_NODE, "%u", own_node_id);
     pw_properties_setf(props, PW_KEY_LINK_INPUT_PORT, "%u", in_port);
-    // The link dies with this client, never outlives the capture.
+    // The link dies with this client, never outlives the capture (stop() destroys it
+    // before that: the client is shared).
     pw_properties_set(props, PW_KEY_OBJECT_LINGER, "false");
     auto *link = new Link();
     link->owner = this;
@@ -538,7 +505,7 @@ struct PipeWireBackend::Impl {
     link->out_node = out_node;
     link->requested_ns = monotonic_now_ns();
     link->proxy = static_cast<pw_proxy *>(pw_core_create_object(
-        core, "link-factory", PW_TYPE_INTERFACE_Link, PW_VERSION_LINK, &props->dict, 0));
+        conn->core, "link-factory", PW_TYPE_INTERFACE_Link, PW_VERSION_LINK, &props->dict, 0));
     pw_properties_free(props);
     if (link->proxy == nullptr) {
       const int err = errno;
@@ -571,8 +538,8 @@ struct PipeWireBackend::Impl {
     const uint64_t now = monotonic_now_ns();
     // From when the link could first have been made: both its ports existed.
     uint64_t since = link->requested_ns;
-    auto node = self->nodes.find(link->out_node);
-    if (node != self->nodes.end() && node->second->last_port_ns != 0) {
+    auto node = self->conn->nodes.find(link->out_node);
+    if (node != self->conn->nodes.end() && node->second->last_port_ns != 0) {
       since = std::min(since, std::max(node->second->last_port_ns, self->own_port_ns));
     }
     PA_DEBUG(self->log, "link %u up: port %u -> port %u, %.2f ms after the port appeared",
@@ -654,7 +621,7 @@ struct PipeWireBackend::Impl {
         self->update_links();
       }
     }
-    self->signal();
+    self->conn->signal();
   }
 
   static void on_stream_param_changed(void *data, uint32_t id, const struct spa_pod *param) {
@@ -679,7 +646,7 @@ struct PipeWireBackend::Impl {
              info.rate, info.channels, ok ? "" : " (not what was asked)");
     self->format_ok = ok;
     self->format_refused = !ok;
-    self->signal();
+    self->conn->signal();
   }
 
   // ----------------------------------------------------------------- data loop
@@ -818,7 +785,7 @@ struct PipeWireBackend::Impl {
     auto *self = static_cast<Impl *>(data);
     // Once is enough: stop watching.
     if (self->exit_source != nullptr) {
-      pw_loop_destroy_source(self->data_loop, self->exit_source);
+      pw_loop_destroy_source(self->conn->data_loop, self->exit_source);
       self->exit_source = nullptr;
     }
     if (self->sink != nullptr && !self->finished) {
@@ -828,15 +795,14 @@ struct PipeWireBackend::Impl {
     }
   }
 
-  static void on_idle_tick(void *data, uint64_t expirations) {
-    auto *self = static_cast<Impl *>(data);
-    if (self->sink == nullptr || self->finished) {
+  // From the connection's idle tick (data loop).
+  void idle_check(uint64_t now) {
+    if (sink == nullptr || finished) {
       return;
     }
-    const uint64_t now = monotonic_now_ns();
-    const uint64_t margin = std::max<uint64_t>(4 * self->quantum_ns.load(), 50'000'000);
-    if (now - self->last_activity_ns >= margin) {
-      self->sink->on_idle(now);
+    const uint64_t margin = std::max<uint64_t>(4 * quantum_ns.load(), 50'000'000);
+    if (now - last_activity_ns >= margin) {
+      sink->on_idle(now);
     }
   }
 
@@ -850,19 +816,26 @@ struct PipeWireBackend::Impl {
   static int do_arm(struct spa_loop *, bool, uint32_t, const void *data, size_t, void *) {
     const Arm *arm = static_cast<const Arm *>(data);
     Impl *self = arm->self;
+    Connection &c = *self->conn;
     self->sink = arm->sink;
     self->finished = false;
     self->last_activity_ns = monotonic_now_ns();
     if (arm->watch_exit && self->exit_watch.fd() >= 0) {
       self->exit_source =
-          pw_loop_add_io(self->data_loop, self->exit_watch.fd(),
-                         SPA_IO_IN | SPA_IO_HUP | SPA_IO_ERR, false, &Impl::on_target_exit, self);
+          pw_loop_add_io(c.data_loop, self->exit_watch.fd(), SPA_IO_IN | SPA_IO_HUP | SPA_IO_ERR,
+                         false, &Impl::on_target_exit, self);
     }
-    self->idle_source = pw_loop_add_timer(self->data_loop, &Impl::on_idle_tick, self);
-    if (self->idle_source != nullptr) {
-      struct timespec value = {0, static_cast<long>(kIdleTickNs)};
-      struct timespec interval = {0, static_cast<long>(kIdleTickNs)};
-      pw_loop_update_timer(self->data_loop, self->idle_source, &value, &interval, false);
+    if (std::find(c.armed.begin(), c.armed.end(), self) == c.armed.end()) {
+      c.armed.push_back(self);
+    }
+    // One tick for all the backends on this connection.
+    if (c.idle_timer == nullptr) {
+      c.idle_timer = pw_loop_add_timer(c.data_loop, &Connection::on_idle_tick, &c);
+      if (c.idle_timer != nullptr) {
+        struct timespec value = {0, static_cast<long>(kIdleTickNs)};
+        struct timespec interval = {0, static_cast<long>(kIdleTickNs)};
+        pw_loop_update_timer(c.data_loop, c.idle_timer, &value, &interval, false);
+      }
     }
     return 0;
   }
@@ -870,133 +843,402 @@ struct PipeWireBackend::Impl {
   // On the data loop: after this returns, the sink is never called again.
   static int do_disarm(struct spa_loop *, bool, uint32_t, const void *, size_t, void *user) {
     auto *self = static_cast<Impl *>(user);
+    Connection &c = *self->conn;
     self->sink = nullptr;
     self->finished = true;
     if (self->exit_source != nullptr) {
-      pw_loop_destroy_source(self->data_loop, self->exit_source);
+      pw_loop_destroy_source(c.data_loop, self->exit_source);
       self->exit_source = nullptr;
     }
-    if (self->idle_source != nullptr) {
-      pw_loop_destroy_source(self->data_loop, self->idle_source);
-      self->idle_source = nullptr;
+    c.armed.erase(std::remove(c.armed.begin(), c.armed.end(), self), c.armed.end());
+    if (c.armed.empty() && c.idle_timer != nullptr) {
+      pw_loop_destroy_source(c.data_loop, c.idle_timer);
+      c.idle_timer = nullptr;
     }
     return 0;
   }
+};
 
-  // ----------------------------------------------------------------- connection
+// ------------------------------------------------------------------------------------------
+// Connection: events
 
-  CaptureError connect() {
-    ensure_pw_init();
-    loop = pw_thread_loop_new("procaudio-pw", nullptr);
-    if (loop == nullptr) {
-      const int err = errno;
-      return {ErrorKind::kFailed, "Cannot create a PipeWire thread loop.",
-              "pw_thread_loop_new: " + errno_text(err)};
+void Connection::on_core_done(void *data, uint32_t id, int seq) {
+  auto *self = static_cast<Connection *>(data);
+  if (id == PW_ID_CORE && self->pending_syncs.erase(seq) != 0) {
+    self->signal();
+  }
+}
+
+void Connection::on_core_error(void *data, uint32_t id, int seq, int res, const char *message) {
+  auto *self = static_cast<Connection *>(data);
+  if (id != PW_ID_CORE) {
+    // A proxy's error (a link the server refused, ...); its own listener handles it.
+    for (Backend *b : self->backends) {
+      PA_DEBUG(b->log, "PipeWire error on object %u: %s (%s)", id, message ? message : "",
+               spa_strerror(res));
     }
-    context = pw_context_new(pw_thread_loop_get_loop(loop), nullptr, 0);
-    if (context == nullptr) {
-      const int err = errno;
-      return {ErrorKind::kBackendUnavailable,
-              "Cannot set up a PipeWire client (is libpipewire-0.3 installed completely?).",
-              "pw_context_new: " + errno_text(err)};
+    return;
+  }
+  const bool lost = res == -EPIPE || res == -ECONNRESET || res == -ENOTCONN;
+  for (Backend *b : self->backends) {
+    PA_WARNING(b->log, "PipeWire core error: %s (%s)%s", message ? message : "", spa_strerror(res),
+               lost ? ": connection lost" : "");
+  }
+  if (!self->lost.load()) {
+    self->lost_error = std::string(message ? message : "") + ": " + errno_text(res);
+    self->lost = true;  // the next open() makes a new connection
+    for (Backend *b : self->backends) {
+      b->raise_error({ErrorKind::kDeviceLost,
+                      "The connection to PipeWire was lost (the PipeWire daemon stopped or "
+                      "restarted); capture ended.",
+                      "PipeWire core error on " + self->key + ": " + self->lost_error});
     }
-    data_loop = pw_data_loop_get_loop(pw_context_get_data_loop(context));
-    if (pw_thread_loop_start(loop) < 0) {
-      const int err = errno;
-      return {ErrorKind::kFailed, "Cannot start the PipeWire thread loop.",
-              "pw_thread_loop_start: " + errno_text(err)};
+  }
+  self->signal();
+}
+
+void Connection::on_global(void *data, uint32_t id, uint32_t permissions, const char *type,
+                           uint32_t version, const struct spa_dict *props) {
+  auto *self = static_cast<Connection *>(data);
+  if (props == nullptr) {
+    return;
+  }
+  if (std::strcmp(type, PW_TYPE_INTERFACE_Client) == 0) {
+    Client &client = self->clients[id];
+    client.sec_pid = parse_u32(spa_dict_lookup(props, PW_KEY_SEC_PID));
+    client.app_pid = parse_u32(spa_dict_lookup(props, PW_KEY_APP_PROCESS_ID));
+    self->resolve_pending();
+  } else if (std::strcmp(type, PW_TYPE_INTERFACE_Node) == 0) {
+    const char *media_class = spa_dict_lookup(props, PW_KEY_MEDIA_CLASS);
+    if (media_class == nullptr || std::strcmp(media_class, "Stream/Output/Audio") != 0) {
+      return;
     }
-    pw_thread_loop_lock(loop);
-    pw_properties *props = pw_properties_new(PW_KEY_APP_NAME, "procaudio", nullptr);
-    core = pw_context_connect(context, props, 0);
-    if (core == nullptr) {
-      const int err = errno;
-      pw_thread_loop_unlock(loop);
-      const std::string xdg = env_or("XDG_RUNTIME_DIR", "");
-      const std::string where =
-          socket_path().empty()
-              ? "XDG_RUNTIME_DIR is not set (nor PIPEWIRE_RUNTIME_DIR), so there is no " +
-                    env_or("PIPEWIRE_REMOTE", "pipewire-0") + " socket to connect to"
-              : "no server answers on " + socket_path() +
-                    " (XDG_RUNTIME_DIR=" + (xdg.empty() ? std::string("<unset>") : xdg) + ")";
-      return {ErrorKind::kBackendUnavailable,
-              "Cannot connect to PipeWire: " + where +
-                  ". Start PipeWire and WirePlumber (e.g. `systemctl --user start pipewire "
-                  "wireplumber`), or point XDG_RUNTIME_DIR / PIPEWIRE_RUNTIME_DIR / "
-                  "PIPEWIRE_REMOTE at a running session.",
-              "pw_context_connect(" + describe_socket() + "): " + errno_text(err)};
+    self->add_stream_node(id, props);
+  } else if (std::strcmp(type, PW_TYPE_INTERFACE_Port) == 0) {
+    Port port;
+    port.node_id = parse_u32(spa_dict_lookup(props, PW_KEY_NODE_ID));
+    const char *direction = spa_dict_lookup(props, PW_KEY_PORT_DIRECTION);
+    port.output = direction != nullptr && std::strcmp(direction, "out") == 0;
+    port.monitor = parse_bool(spa_dict_lookup(props, PW_KEY_PORT_MONITOR));
+    const char *channel = spa_dict_lookup(props, PW_KEY_AUDIO_CHANNEL);
+    port.channel = channel ? channel : "";
+    const Port &stored = self->ports[id] = port;
+    if (port.output) {
+      auto node = self->nodes.find(port.node_id);
+      if (node != self->nodes.end()) {
+        node->second->last_port_ns = monotonic_now_ns();
+      }
     }
-    static const pw_core_events core_events = [] {
-      pw_core_events events{};
-      events.version = PW_VERSION_CORE_EVENTS;
-      events.done = &Impl::on_core_done;
-      events.error = &Impl::on_core_error;
-      return events;
-    }();
-    pw_core_add_listener(core, &core_listener, &core_events, this);
-    registry = pw_core_get_registry(core, PW_VERSION_REGISTRY, 0);
-    static const pw_registry_events registry_events = [] {
-      pw_registry_events events{};
-      events.version = PW_VERSION_REGISTRY_EVENTS;
-      events.global = &Impl::on_global;
-      events.global_remove = &Impl::on_global_remove;
-      return events;
-    }();
-    pw_registry_add_listener(registry, &registry_listener, &registry_events, this);
-    // Two round trips: the first brings every global, the second the infos of the stream
-    // nodes bound on the way.
-    const bool ok = roundtrip(kServerTimeoutMs) && roundtrip(kServerTimeoutMs);
+    for (Backend *b : self->backends) {
+      b->on_port_added(id, stored);
+    }
+  }
+}
+
+void Connection::on_global_remove(void *data, uint32_t id) {
+  auto *self = static_cast<Connection *>(data);
+  self->clients.erase(id);
+  auto node = self->nodes.find(id);
+  if (node != self->nodes.end()) {
+    for (Backend *b : self->backends) {
+      b->on_node_removed(*node->second);
+    }
+    self->destroy_node(node->second);
+    self->nodes.erase(node);
+  }
+  if (self->ports.erase(id) != 0) {
+    for (Backend *b : self->backends) {
+      b->on_port_removed(id);
+    }
+  }
+}
+
+void Connection::add_stream_node(uint32_t id, const struct spa_dict *props) {
+  auto *node = new Node();
+  node->conn = this;
+  node->id = id;
+  node->client_id = parse_u32(spa_dict_lookup(props, PW_KEY_CLIENT_ID));
+  node->app_pid = parse_u32(spa_dict_lookup(props, PW_KEY_APP_PROCESS_ID));
+  const char *name = spa_dict_lookup(props, PW_KEY_NODE_NAME);
+  node->name = name ? name : "";
+  // The global's properties are a subset: a pipewire-pulse client's stream says whose it is
+  // (application.process.id) only in the node's full info, so bind the node and read it.
+  node->proxy = static_cast<pw_proxy *>(
+      pw_registry_bind(registry, id, PW_TYPE_INTERFACE_Node, PW_VERSION_NODE, 0));
+  auto old = nodes.find(id);
+  if (old != nodes.end()) {
+    for (Backend *b : backends) {
+      b->on_node_removed(*old->second);
+    }
+    destroy_node(old->second);
+  }
+  nodes[id] = node;
+  if (node->proxy == nullptr) {
+    node->have_info = true;  // decide from what the global said
+    if (resolve(*node)) {
+      node_resolved(*node);
+    }
+    return;
+  }
+  static const pw_node_events node_events = [] {
+    pw_node_events events{};
+    events.version = PW_VERSION_NODE_EVENTS;
+    events.info = &Connection::on_node_info;
+    return events;
+  }();
+  pw_node_add_listener(reinterpret_cast<pw_node *>(node->proxy), &node->listener, &node_events,
+                       node);
+}
+
+void Connection::on_node_info(void *data, const struct pw_node_info *info) {
+  auto *node = static_cast<Node *>(data);
+  Connection *self = node->conn;
+  if (node->have_info) {
+    return;
+  }
+  if (info->props != nullptr) {
+    const uint32_t app_pid = parse_u32(spa_dict_lookup(info->props, PW_KEY_APP_PROCESS_ID));
+    if (app_pid != 0) {
+      node->app_pid = app_pid;
+    }
+    const uint32_t client_id = parse_u32(spa_dict_lookup(info->props, PW_KEY_CLIENT_ID));
+    if (client_id != 0) {
+      node->client_id = client_id;
+    }
+  }
+  node->have_info = true;
+  if (self->resolve(*node)) {
+    self->node_resolved(*node);
+  }
+}
+
+void Connection::destroy_node(Node *node) {
+  if (node->proxy != nullptr) {
+    spa_hook_remove(&node->listener);
+    pw_proxy_destroy(node->proxy);
+    node->proxy = nullptr;
+  }
+  delete node;
+}
+
+// Whose stream is it? Pid: the node's application.process.id (pipewire-pulse streams carry
+// the real client's), else its Client's pipewire.sec.pid (kernel-given), else the Client's
+// application.process.id. False while its Client global has not been seen (it comes first,
+// normally).
+bool Connection::resolve(Node &node) {
+  if (node.resolved) {
+    return true;
+  }
+  uint32_t pid = node.app_pid;
+  if (pid == 0 && node.client_id != 0) {
+    auto client = clients.find(node.client_id);
+    if (client == clients.end()) {
+      return false;
+    }
+    pid = client->second.sec_pid != 0 ? client->second.sec_pid : client->second.app_pid;
+  }
+  node.pid = pid;
+  node.resolved = true;
+  return true;
+}
+
+void Connection::node_resolved(Node &node) {
+  for (Backend *b : backends) {
+    b->decide(node);
+  }
+}
+
+void Connection::resolve_pending() {
+  for (auto &entry : nodes) {
+    Node &node = *entry.second;
+    if (node.have_info && !node.resolved && resolve(node)) {
+      node_resolved(node);
+    }
+  }
+}
+
+void Connection::on_idle_tick(void *data, uint64_t expirations) {
+  auto *self = static_cast<Connection *>(data);
+  const uint64_t now = monotonic_now_ns();
+  for (Backend *b : self->armed) {
+    b->idle_check(now);
+  }
+}
+
+// ------------------------------------------------------------------------------------------
+// Connection: life cycle
+
+CaptureError Connection::acquire(const Logger &log, std::shared_ptr<Connection> *out, bool *fresh) {
+  ensure_pw_init();
+  const std::string key = describe_socket();
+  std::lock_guard<std::mutex> lock(connections_mutex());
+  auto &table = connections();
+  for (auto it = table.begin(); it != table.end();) {
+    it = it->second.expired() ? table.erase(it) : std::next(it);
+  }
+  std::shared_ptr<Connection> conn = table[key].lock();
+  if (conn != nullptr && !conn->lost.load()) {
+    PA_DEBUG(log, "sharing the PipeWire connection to %s", key.c_str());
+    *out = std::move(conn);
+    *fresh = false;
+    return {};
+  }
+  // None yet, or the one there is was lost (the daemon died): a new one. The lost one stays
+  // with the backends still holding it until they close.
+  conn = std::make_shared<Connection>();
+  conn->key = key;
+  if (CaptureError error = conn->connect(log)) {
+    return error;  // `conn` tears down what was made
+  }
+  table[key] = conn;
+  *out = std::move(conn);
+  *fresh = true;
+  return {};
+}
+
+CaptureError Connection::connect(const Logger &log) {
+  loop = pw_thread_loop_new("procaudio-pw", nullptr);
+  if (loop == nullptr) {
+    const int err = errno;
+    return {ErrorKind::kFailed, "Cannot create a PipeWire thread loop.",
+            "pw_thread_loop_new: " + errno_text(err)};
+  }
+  context = pw_context_new(pw_thread_loop_get_loop(loop), nullptr, 0);
+  if (context == nullptr) {
+    const int err = errno;
+    return {ErrorKind::kBackendUnavailable,
+            "Cannot set up a PipeWire client (is libpipewire-0.3 installed completely?).",
+            "pw_context_new: " + errno_text(err)};
+  }
+  data_loop = pw_data_loop_get_loop(pw_context_get_data_loop(context));
+  if (pw_thread_loop_start(loop) < 0) {
+    const int err = errno;
+    return {ErrorKind::kFailed, "Cannot start the PipeWire thread loop.",
+            "pw_thread_loop_start: " + errno_text(err)};
+  }
+  lock();
+  pw_properties *props = pw_properties_new(PW_KEY_APP_NAME, "procaudio", nullptr);
+  core = pw_context_connect(context, props, 0);
+  if (core == nullptr) {
+    const int err = errno;
+    unlock();
+    const std::string xdg = env_or("XDG_RUNTIME_DIR", "");
+    const std::string where =
+        socket_path().empty()
+            ? "XDG_RUNTIME_DIR is not set (nor PIPEWIRE_RUNTIME_DIR), so there is no " +
+                  env_or("PIPEWIRE_REMOTE", "pipewire-0") + " socket to connect to"
+            : "no server answers on " + socket_path() +
+                  " (XDG_RUNTIME_DIR=" + (xdg.empty() ? std::string("<unset>") : xdg) + ")";
+    return {ErrorKind::kBackendUnavailable,
+            "Cannot connect to PipeWire: " + where +
+                ". Start PipeWire and WirePlumber (e.g. `systemctl --user start pipewire "
+                "wireplumber`), or point XDG_RUNTIME_DIR / PIPEWIRE_RUNTIME_DIR / "
+                "PIPEWIRE_REMOTE at a running session.",
+            "pw_context_connect(" + describe_socket() + "): " + errno_text(err)};
+  }
+  static const pw_core_events core_events = [] {
+    pw_core_events events{};
+    events.version = PW_VERSION_CORE_EVENTS;
+    events.done = &Connection::on_core_done;
+    events.error = &Connection::on_core_error;
+    return events;
+  }();
+  pw_core_add_listener(core, &core_listener, &core_events, this);
+  registry = pw_core_get_registry(core, PW_VERSION_REGISTRY, 0);
+  static const pw_registry_events registry_events = [] {
+    pw_registry_events events{};
+    events.version = PW_VERSION_REGISTRY_EVENTS;
+    events.global = &Connection::on_global;
+    events.global_remove = &Connection::on_global_remove;
+    return events;
+  }();
+  pw_registry_add_listener(registry, &registry_listener, &registry_events, this);
+  // Two round trips: the first brings every global, the second the infos of the stream
+  // nodes bound on the way.
+  const bool ok = roundtrip(kServerTimeoutMs) && roundtrip(kServerTimeoutMs);
+  unlock();
+  if (!ok) {
+    const bool was_lost = lost.load();
+    return {was_lost ? ErrorKind::kBackendUnavailable : ErrorKind::kTimeout,
+            "PipeWire on " + describe_socket() + " did not answer" +
+                (was_lost ? ": the connection failed." : " within 5 s."),
+            was_lost ? lost_error : "pw_core_sync timed out"};
+  }
+  PA_DEBUG(log, "new PipeWire connection to %s", key.c_str());
+  return {};
+}
+
+CaptureError Connection::attach(Backend *backend, bool fresh) {
+  lock();
+  backends.push_back(backend);
+  // A shared connection: sync, as a new one did, so that every stream the server has now is
+  // known before this backend starts.
+  const bool ok = fresh || (roundtrip(kServerTimeoutMs) && roundtrip(kServerTimeoutMs));
+  if (ok) {
     // Every global is known now: a stream whose Client is not visible gets decided anyway.
     for (auto &entry : nodes) {
       if (entry.second->have_info) {
-        decide(*entry.second, true);
+        backend->decide(*entry.second, true);
       }
     }
-    pw_thread_loop_unlock(loop);
-    if (!ok) {
-      return {connection_lost ? ErrorKind::kBackendUnavailable : ErrorKind::kTimeout,
-              "PipeWire on " + describe_socket() + " did not answer" +
-                  (connection_lost ? ": the connection failed." : " within 5 s."),
-              connection_lost ? connection_error : "pw_core_sync timed out"};
-    }
-    return {};
   }
+  unlock();
+  if (!ok) {
+    detach(backend);
+    const bool was_lost = lost.load();
+    return {was_lost ? ErrorKind::kBackendUnavailable : ErrorKind::kTimeout,
+            "PipeWire on " + key + " did not answer" +
+                (was_lost ? ": the connection failed." : " within 5 s."),
+            was_lost ? lost_error : "pw_core_sync timed out"};
+  }
+  return {};
+}
 
-  void disconnect() {
-    if (loop != nullptr) {
-      pw_thread_loop_lock(loop);
-      for (auto &entry : nodes) {
-        destroy_node(entry.second);
-      }
-      nodes.clear();
-      ports.clear();
-      clients.clear();
-      if (registry != nullptr) {
-        spa_hook_remove(&registry_listener);
-        pw_proxy_destroy(reinterpret_cast<pw_proxy *>(registry));
-        registry = nullptr;
-      }
-      if (core != nullptr) {
-        spa_hook_remove(&core_listener);
-        pw_core_disconnect(core);
-        core = nullptr;
-      }
-      pw_thread_loop_unlock(loop);
-      pw_thread_loop_stop(loop);
+void Connection::detach(Backend *backend) {
+  lock();
+  backends.erase(std::remove(backends.begin(), backends.end(), backend), backends.end());
+  backend->decided.clear();
+  // Anything the thread loop queued on the data loop for this backend (an error) runs
+  // before this barrier does.
+  pw_loop_invoke(data_loop, &Connection::do_barrier, 0, nullptr, 0, true, nullptr);
+  unlock();
+}
+
+void Connection::teardown() {
+  if (loop != nullptr) {
+    lock();
+    if (idle_timer != nullptr) {  // every backend disarmed before it detached: not normally
+      pw_loop_invoke(data_loop, &Connection::do_destroy_idle_timer, 0, nullptr, 0, true, this);
     }
-    if (context != nullptr) {
-      pw_context_destroy(context);
-      context = nullptr;
-      data_loop = nullptr;
+    for (auto &entry : nodes) {
+      destroy_node(entry.second);
     }
-    if (loop != nullptr) {
-      pw_thread_loop_destroy(loop);
-      loop = nullptr;
+    nodes.clear();
+    ports.clear();
+    clients.clear();
+    if (registry != nullptr) {
+      spa_hook_remove(&registry_listener);
+      pw_proxy_destroy(reinterpret_cast<pw_proxy *>(registry));
+      registry = nullptr;
     }
-    connection_lost = false;
-    connection_error.clear();
+    if (core != nullptr) {
+      spa_hook_remove(&core_listener);
+      pw_core_disconnect(core);
+      core = nullptr;
+    }
+    unlock();
+    pw_thread_loop_stop(loop);
   }
-};
+  if (context != nullptr) {
+    pw_context_destroy(context);
+    context = nullptr;
+    data_loop = nullptr;
+  }
+  if (loop != nullptr) {
+    pw_thread_loop_destroy(loop);
+    loop = nullptr;
+  }
+}
 
 // ------------------------------------------------------------------------------------------
 
@@ -1052,20 +1294,39 @@ CaptureError PipeWireBackend::open(const TargetSpec &target) {
                  error.message.c_str(), error.detail.c_str());
     }
   }
-  if (CaptureError error = s.connect()) {
+  // The shared connection; a shared one found dead while syncing (the daemon died and the
+  // loss is not seen yet) is replaced once by a new one.
+  CaptureError error;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::shared_ptr<Connection> conn;
+    bool fresh = false;
+    error = Connection::acquire(s.log, &conn, &fresh);
+    if (error) {
+      break;
+    }
+    s.conn = conn;  // attach() may raise errors for this backend on it
+    error = conn->attach(&s, fresh);
+    if (!error) {
+      break;
+    }
+    s.conn.reset();
+    if (fresh || !conn->lost.load()) {
+      break;
+    }
+  }
+  if (error) {
     PA_ERROR(s.log, "%s (%s)", error.message.c_str(), error.detail.c_str());
-    s.disconnect();
     s.exit_watch.close();
     return error;
   }
-  PA_INFO(s.log, "connected to PipeWire on %s; target: %s (pid %u)", describe_socket().c_str(),
+  PA_INFO(s.log, "connected to PipeWire on %s; target: %s (pid %u)", s.conn->key.c_str(),
           target.describe().c_str(), s.root_pid);
   return {};
 }
 
 CaptureError PipeWireBackend::start(const CaptureConfig &config, CaptureSink &sink) {
   Impl &s = *impl_;
-  if (s.core == nullptr) {
+  if (s.conn == nullptr) {
     return {ErrorKind::kFailed, "The PipeWire backend was started before it was opened.",
             "PipeWireBackend::start without open"};
   }
@@ -1076,6 +1337,7 @@ CaptureError PipeWireBackend::start(const CaptureConfig &config, CaptureSink &si
             "requested rate " + std::to_string(config.format.rate) + ", " +
                 std::to_string(config.format.channels) + " channels"};
   }
+  Connection &c = *s.conn;
   s.config = config;
   s.out_channels = config.format.channels;
   s.scratch.assign(s.out_channels == 1 ? kScratchFrames * 4 : 0, 0);
@@ -1089,11 +1351,11 @@ CaptureError PipeWireBackend::start(const CaptureConfig &config, CaptureSink &si
   }
   s.quantum_ns = kDefaultQuantumNs;
 
-  pw_thread_loop_lock(s.loop);
-  if (s.connection_lost) {
-    pw_thread_loop_unlock(s.loop);
+  c.lock();
+  if (c.lost.load()) {
+    c.unlock();
     return {ErrorKind::kDeviceLost, "The connection to PipeWire was lost before capture started.",
-            s.connection_error};
+            c.lost_error};
   }
   const std::string who = s.target.describe();
   pw_properties *props =
@@ -1111,10 +1373,10 @@ CaptureError PipeWireBackend::start(const CaptureConfig &config, CaptureSink &si
   if (s.root_pid != 0) {
     pw_properties_setf(props, "procaudio.target.pid", "%u", s.root_pid);
   }
-  s.stream = pw_stream_new(s.core, "procaudio-capture", props);
+  s.stream = pw_stream_new(c.core, "procaudio-capture", props);
   if (s.stream == nullptr) {
     const int err = errno;
-    pw_thread_loop_unlock(s.loop);
+    c.unlock();
     return {ErrorKind::kFailed, "Cannot create a PipeWire capture stream.",
             "pw_stream_new: " + errno_text(err)};
   }
@@ -1148,14 +1410,13 @@ CaptureError PipeWireBackend::start(const CaptureConfig &config, CaptureSink &si
   s.format_refused = false;
   s.own_node_id = SPA_ID_INVALID;
   s.own_node_id_public = SPA_ID_INVALID;
-  for (const auto &entry : s.nodes) {
-    if (entry.second->decided) {
-      s.count_stream(*entry.second);  // streams already there; later ones count in decide()
-    }
+  for (const auto &entry : s.decided) {
+    s.count_stream(entry.second);  // streams already there; later ones count in decide()
   }
-  // Arm the data loop before the stream can run: the first cycle already delivers.
+  // Arm the data loop before the stream can run: the first cycle already delivers. (Every
+  // invoke onto the shared data loop is made with the thread loop locked.)
   Impl::Arm arm{&s, &sink, s.root_pid != 0};
-  pw_loop_invoke(s.data_loop, &Impl::do_arm, 0, &arm, sizeof arm, true, nullptr);
+  pw_loop_invoke(c.data_loop, &Impl::do_arm, 0, &arm, sizeof arm, true, nullptr);
   s.capturing = true;
 
   const int res = pw_stream_connect(
@@ -1169,17 +1430,17 @@ CaptureError PipeWireBackend::start(const CaptureConfig &config, CaptureSink &si
              "pw_stream_connect: " + std::string(spa_strerror(res))};
   } else {
     // Ready when the server made our node and the session manager configured its ports.
-    const bool ready = s.wait_until(
-        [&s] {
-          return s.connection_lost || s.stream_state == PW_STREAM_STATE_ERROR || s.format_refused ||
+    const bool ready = c.wait_until(
+        [&s, &c] {
+          return c.lost.load() || s.stream_state == PW_STREAM_STATE_ERROR || s.format_refused ||
                  (s.own_node_id != SPA_ID_INVALID && s.format_ok &&
                   (s.stream_state == PW_STREAM_STATE_PAUSED ||
                    s.stream_state == PW_STREAM_STATE_STREAMING));
         },
         kServerTimeoutMs);
-    if (s.connection_lost) {
+    if (c.lost.load()) {
       error = {ErrorKind::kDeviceLost, "The connection to PipeWire was lost while starting.",
-               s.connection_error};
+               c.lost_error};
     } else if (s.stream_state == PW_STREAM_STATE_ERROR) {
       error = {ErrorKind::kFailed, "PipeWire refused the capture stream: " + s.stream_error,
                "pw_stream state error: " + s.stream_error};
@@ -1203,7 +1464,7 @@ CaptureError PipeWireBackend::start(const CaptureConfig &config, CaptureSink &si
             config.format.sample_format == SampleFormat::kF32LE ? "F32LE" : "S16LE",
             config.format.rate, config.format.channels);
   }
-  pw_thread_loop_unlock(s.loop);
+  c.unlock();
   if (error) {
     PA_ERROR(s.log, "%s (%s)", error.message.c_str(), error.detail.c_str());
     stop();
@@ -1213,10 +1474,11 @@ CaptureError PipeWireBackend::start(const CaptureConfig &config, CaptureSink &si
 
 void PipeWireBackend::stop() {
   Impl &s = *impl_;
-  if (s.loop == nullptr) {
+  if (s.conn == nullptr) {
     return;
   }
-  pw_thread_loop_lock(s.loop);
+  Connection &c = *s.conn;
+  c.lock();
   const bool was_capturing = s.capturing || s.stream != nullptr;
   s.capturing = false;
   s.destroy_all_links();
@@ -1231,17 +1493,21 @@ void PipeWireBackend::stop() {
   }
   s.own_node_id = SPA_ID_INVALID;
   s.own_node_id_public = SPA_ID_INVALID;
-  pw_thread_loop_unlock(s.loop);
-  if (was_capturing && s.data_loop != nullptr) {
+  if (was_capturing) {
     // A barrier on the data loop: once it has run, no sink call is in flight or will follow.
-    pw_loop_invoke(s.data_loop, &Impl::do_disarm, 0, nullptr, 0, true, &s);
+    // Under the thread loop lock, as every invoke onto the shared data loop.
+    pw_loop_invoke(c.data_loop, &Impl::do_disarm, 0, nullptr, 0, true, &s);
   }
+  c.unlock();
 }
 
 void PipeWireBackend::close() {
   Impl &s = *impl_;
   stop();
-  s.disconnect();
+  if (s.conn != nullptr) {
+    s.conn->detach(&s);
+    s.conn.reset();  // the last backend on a connection tears it down, here
+  }
   s.exit_watch.close();
   s.root_pid = 0;
   s.has_target = false;

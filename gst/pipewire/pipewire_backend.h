@@ -1,10 +1,17 @@
 // The PipeWire capture backend: an own capture stream (pw_stream, INPUT) that this backend
 // links, port by port, to the output streams of the targeted processes, and to nothing else.
 //
-// Threads: the caller (open/start/stop/close), a pw_thread_loop (registry, links, errors)
-// and PipeWire's data loop, which runs the process callback (PW_STREAM_FLAG_RT_PROCESS) and
-// is the only thread that ever calls the CaptureSink: target exit (pidfd), idle ticks and
-// errors are marshalled onto it, so sink calls are serialized by construction.
+// Connection: every backend of a process talking to the same PipeWire socket shares one
+// connection (pw_thread_loop, pw_context and its data loop, pw_core, registry watch),
+// reference-counted like pipewiresrc's GstPipeWireCore and torn down by the last close(); a
+// connection the daemon dropped is replaced at the next open(). Each backend keeps its own
+// capture stream, target decisions and links.
+//
+// Threads: the caller (open/start/stop/close), the shared pw_thread_loop (registry, links,
+// errors) and the shared data loop, which runs the process callbacks
+// (PW_STREAM_FLAG_RT_PROCESS) and is the only thread that ever calls a CaptureSink: target
+// exit (pidfd), idle ticks and errors are marshalled onto it, so one backend's sink calls are
+// serialized by construction (different backends' sinks are called from that same thread).
 // No GStreamer header here; PipeWire types stay in the .cpp.
 #pragma once
 

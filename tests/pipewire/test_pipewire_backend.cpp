@@ -8,6 +8,7 @@
 // Environment: PROCAUDIO_TEST_LOG=N prints the backend's log up to level N (0 error .. 5
 // trace); PROCAUDIO_TEST_DUMP_PACKETS=1 prints every packet's timing;
 // PROCAUDIO_PW_LONG_SECONDS sets LongCaptureStaysContinuous's duration (default 60).
+#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -111,9 +112,12 @@ void terminate_and_reap(pid_t pid) {
 
 class Session {
  public:
-  bool start(bool pulse, std::string *why) {
+  // `dir`: the session's directory (a new one when empty); the same directory again gives
+  // the same socket path.
+  bool start(bool pulse, std::string *why, const std::string &dir = "") {
     const std::string script = std::string(PROCAUDIO_SOURCE_ROOT) + "/scripts/pipewire-session.sh";
-    const std::string cmd = shell_quote(script) + " start" + (pulse ? " --pulse" : "") + " 2>&1";
+    const std::string cmd = shell_quote(script) + " start" + (pulse ? " --pulse" : "") +
+                            (dir.empty() ? "" : " --dir " + shell_quote(dir)) + " 2>&1";
     FILE *out = popen(cmd.c_str(), "r");
     if (out == nullptr) {
       *why = "popen failed";
@@ -194,6 +198,27 @@ class Session {
   std::map<std::string, std::string> env_;
   std::map<std::string, std::pair<bool, std::string>> saved_;
 };
+
+// This process's threads named `name` (the backend's PipeWire thread loop is "procaudio-pw").
+int count_threads(const std::string &name) {
+  DIR *dir = opendir("/proc/self/task");
+  if (dir == nullptr) {
+    return -1;
+  }
+  int count = 0;
+  while (const dirent *entry = readdir(dir)) {
+    if (entry->d_name[0] == '.') {
+      continue;
+    }
+    std::ifstream in(std::string("/proc/self/task/") + entry->d_name + "/comm");
+    std::string comm;
+    if (std::getline(in, comm) && comm == name) {
+      count++;
+    }
+  }
+  closedir(dir);
+  return count;
+}
 
 // ------------------------------------------------------------------------------------------
 // A process this test starts (tone_player, paplay), with its stdout read line by line.
@@ -1064,6 +1089,86 @@ TEST_F(PipeWireBackendTest, DaemonDeathIsAnErrorWithin2s) {
   EXPECT_EQ(sink.overlaps_.load(), 0);
 }
 
+TEST_F(PipeWireBackendTest, DaemonDeathEndsEveryBackendOnTheSharedConnection) {
+  // Two backends share one connection; the daemon dies: each gets kDeviceLost within 2 s and
+  // stops at once. With one of them still open (holding the dead connection), the daemon is
+  // started again on the same socket: a new open() gets a new connection and captures, and
+  // the old backend, opened again, joins it.
+  Child *first = play({"--freq", "440"});
+  Child *second = play({"--freq", "660"});
+  PipeWireBackend a(test_logger());
+  PipeWireBackend b(test_logger());
+  RecordingSink sink_a(config_of().format);
+  RecordingSink sink_b(config_of().format);
+  TargetSpec spec_a;
+  spec_a.pid = static_cast<uint32_t>(first->pid());
+  TargetSpec spec_b;
+  spec_b.pid = static_cast<uint32_t>(second->pid());
+  ASSERT_NO_FATAL_FAILURE(start_capture(a, spec_a, sink_a, config_of()));
+  ASSERT_NO_FATAL_FAILURE(start_capture(b, spec_b, sink_b, config_of()));
+  capture_with_links(a, sink_a, 2, 0.3);
+  capture_with_links(b, sink_b, 2, 0.3);
+  EXPECT_EQ(count_threads("procaudio-pw"), 1) << "the two backends do not share a connection";
+
+  const pid_t daemon = session_.daemon_pid("pipewire");
+  ASSERT_GT(daemon, 0);
+  ASSERT_EQ(procaudio::proc::comm(static_cast<uint32_t>(daemon)), "pipewire");
+  const uint64_t killed_ns = monotonic_now_ns();
+  ASSERT_EQ(kill(daemon, SIGKILL), 0);
+  for (RecordingSink *sink : {&sink_a, &sink_b}) {
+    ASSERT_TRUE(sink->wait([&] { return sink->errored_; }, 2000)) << "no on_error within 2 s";
+    const double delay_ms =
+        (static_cast<double>(sink->error_ns_) - static_cast<double>(killed_ns)) / 1e6;
+    std::printf("  on_error %.3f ms after SIGKILL: %s\n", delay_ms, sink->error_.message.c_str());
+    EXPECT_EQ(sink->error_.kind, ErrorKind::kDeviceLost);
+    EXPECT_LT(delay_ms, 2000.0);
+  }
+  uint64_t stop_begin = monotonic_now_ns();
+  b.stop();
+  b.close();
+  a.stop();  // `a` stays open: the dead connection is still referenced
+  EXPECT_LT((monotonic_now_ns() - stop_begin) / 1e6, 1000.0);
+  EXPECT_EQ(sink_a.errors_, 1);
+  EXPECT_EQ(sink_b.errors_, 1);
+  EXPECT_EQ(sink_a.overlaps_.load(), 0);
+  EXPECT_EQ(sink_b.overlaps_.load(), 0);
+  // A stopped backend on the dead connection cannot start again.
+  RecordingSink sink_dead(config_of().format);
+  const CaptureError dead = a.start(config_of(), sink_dead);
+  EXPECT_EQ(dead.kind, ErrorKind::kDeviceLost) << dead.message;
+
+  // The daemon back, on the same socket.
+  for (auto &child : children_) {
+    child->stop();
+  }
+  children_.clear();
+  const std::string dir = session_.dir();
+  session_.stop();
+  std::string why;
+  ASSERT_TRUE(session_.start(/*pulse=*/true, &why, dir)) << why;
+  Child *third = play({"--freq", "880"});
+  PipeWireBackend c(test_logger());
+  RecordingSink sink_c(config_of().format);
+  TargetSpec spec_c;
+  spec_c.pid = static_cast<uint32_t>(third->pid());
+  ASSERT_NO_FATAL_FAILURE(start_capture(c, spec_c, sink_c, config_of()));
+  size_t begin = capture_with_links(c, sink_c, 2, 0.5);
+  expect_tone(sink_c, 880, begin, 24000, "new connection");
+  EXPECT_EQ(sink_c.errors_, 0);
+
+  // The old backend, opened again, shares the new connection; the dead one is gone with it.
+  RecordingSink sink_again(config_of().format);
+  ASSERT_NO_FATAL_FAILURE(start_capture(a, spec_c, sink_again, config_of()));
+  begin = capture_with_links(a, sink_again, 2, 0.5);
+  expect_tone(sink_again, 880, begin, 24000, "reopened");
+  EXPECT_EQ(count_threads("procaudio-pw"), 1);
+  a.stop();
+  a.close();
+  c.stop();
+  c.close();
+  EXPECT_EQ(count_threads("procaudio-pw"), 0) << "the last close() leaves no thread behind";
+}
+
 TEST_F(PipeWireBackendTest, IdleTicksWhileTheGraphStalls) {
   // SIGSTOP on the daemon stops the graph (its driver runs there): no packets come, so the
   // backend's idle tick tells the sink; after SIGCONT packets flow again, and no error.
@@ -1148,6 +1253,8 @@ TEST_F(PipeWireBackendTest, TenBackendsEachGetOnlyTheirTone) {
   for (int i = 0; i < kCount; ++i) {
     capture_with_links(*backends[i], *sinks[i], 2, 0.0);
   }
+  // One PipeWire connection (thread loop, context, data loop) for all ten.
+  EXPECT_EQ(count_threads("procaudio-pw"), 1);
   // Three 1 s windows each. Twenty real-time clients on two cores may glitch (a player that
   // misses a cycle leaves a gap, whose click spreads over every frequency); a wrong link
   // would show in every window, so each backend is judged on its first window whose own
@@ -1186,6 +1293,75 @@ TEST_F(PipeWireBackendTest, TenBackendsEachGetOnlyTheirTone) {
     b->stop();
     b->close();
   }
+}
+
+TEST_F(PipeWireBackendTest, ConcurrentOpenStartStopCloseOnTheSharedConnection) {
+  // Four threads open, start, stop and close backends of their own at once: first while one
+  // more backend captures throughout (the connection stays up; the steady capture must keep
+  // its tone without an error), then alone (the last close of one thread tears the
+  // connection down while another thread makes a new one). Nothing hangs or fails.
+  Child *target = play({"--freq", "440"});
+  TargetSpec spec;
+  spec.pid = static_cast<uint32_t>(target->pid());
+  constexpr int kThreads = 4;
+  constexpr int kRounds = 6;
+  std::atomic<int> failures{0};
+  std::atomic<int> rounds_with_audio{0};
+  auto churn = [&] {
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&] {
+        for (int round = 0; round < kRounds; ++round) {
+          PipeWireBackend backend(test_logger());
+          RecordingSink sink(config_of().format, 1);
+          if (CaptureError error = backend.open(spec)) {
+            std::printf("  open: %s / %s\n", error.message.c_str(), error.detail.c_str());
+            failures++;
+            continue;
+          }
+          if (CaptureError error = backend.start(config_of(), sink)) {
+            std::printf("  start: %s / %s\n", error.message.c_str(), error.detail.c_str());
+            failures++;
+            continue;  // the destructor closes
+          }
+          if (sink.wait([&] { return sink.packets_.size() >= 3; }, 3000)) {
+            rounds_with_audio++;
+          }
+          backend.stop();
+          sink.mark_stopped();
+          if (round % 2 == 0) {
+            backend.close();  // else the destructor closes
+          }
+          if (sink.errors_ != 0 || sink.calls_after_stop_ != 0 || sink.overlaps_.load() != 0) {
+            failures++;
+          }
+        }
+      });
+    }
+    for (auto &thread : threads) {
+      thread.join();
+    }
+  };
+
+  PipeWireBackend steady(test_logger());
+  RecordingSink steady_sink(config_of().format, 30);
+  ASSERT_NO_FATAL_FAILURE(start_capture(steady, spec, steady_sink, config_of()));
+  capture_with_links(steady, steady_sink, 2, 0.2);
+  const size_t begin = steady_sink.mark();
+  churn();
+  ASSERT_TRUE(steady_sink.wait_frames(begin + 24000, 3000)) << "the steady capture stalled";
+  expect_tone(steady_sink, 440, begin, 24000, "steady capture");
+  EXPECT_EQ(steady_sink.errors_, 0);
+  EXPECT_EQ(steady_sink.overlaps_.load(), 0);
+  EXPECT_EQ(count_threads("procaudio-pw"), 1);
+  steady.stop();
+  steady.close();
+  EXPECT_EQ(count_threads("procaudio-pw"), 0);
+
+  churn();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(rounds_with_audio.load(), 2 * kThreads * kRounds);
+  EXPECT_EQ(count_threads("procaudio-pw"), 0) << "a connection outlived its last backend";
 }
 
 TEST_F(PipeWireBackendTest, StopAndStartAgain) {
