@@ -298,6 +298,14 @@ static void gst_proc_audio_src_finalize(GObject *object) {
 
 namespace {
 
+procaudio::TargetSpec target_of(const Settings &settings) {
+  procaudio::TargetSpec target;
+  target.pid = settings.pid;
+  target.process_name = settings.process_name;
+  target.mode = settings.mode;
+  return target;
+}
+
 CaptureError check_settings(const Settings &settings) {
   if (settings.buffer_time_us < settings.latency_time_us) {
     return {ErrorKind::kInvalidSettings,
@@ -307,19 +315,7 @@ CaptureError check_settings(const Settings &settings) {
                 "latency-time.",
             "GstProcAudioSrc: buffer-time < latency-time"};
   }
-  procaudio::TargetSpec target;
-  target.pid = settings.pid;
-  target.process_name = settings.process_name;
-  target.mode = settings.mode;
-  return target.validate();
-}
-
-procaudio::TargetSpec target_of(const Settings &settings) {
-  procaudio::TargetSpec target;
-  target.pid = settings.pid;
-  target.process_name = settings.process_name;
-  target.mode = settings.mode;
-  return target;
+  return target_of(settings).validate();
 }
 
 }  // namespace
