@@ -28,6 +28,29 @@ namespace {
 constexpr uint64_t kMs = GST_MSECOND;
 constexpr uint64_t kTimeoutMs = 10000;
 
+// A file in /tmp that is removed however the test ends (a failed ASSERT returns early).
+class TempWav {
+ public:
+  TempWav() {
+    const int fd = g_mkstemp(path_);
+    if (fd >= 0)
+      close(fd);
+    else
+      path_[0] = '\0';
+  }
+  ~TempWav() {
+    if (path_[0])
+      std::remove(path_);
+  }
+  TempWav(const TempWav &) = delete;
+  TempWav &operator=(const TempWav &) = delete;
+  bool ok() const { return path_[0] != '\0'; }
+  const char *path() const { return path_; }
+
+ private:
+  char path_[32] = "/tmp/procaudio-test-XXXXXX.wav";
+};
+
 struct Buf {
   GstClockTime pts, duration;
   guint64 offset, offset_end;
@@ -570,15 +593,13 @@ TEST(Overflow, StalledConsumerDropsOldestWithDiscontQosAndExactCounts) {
 TEST(End, TargetExitSendsEosAndAMuxerFinalisesItsFile) {
   auto s = scenario();
   s->packets(100, {441}).exit();
-  char path[] = "/tmp/procaudio-test-XXXXXX.wav";
-  const int fd = g_mkstemp(path);
-  ASSERT_GE(fd, 0);
-  close(fd);
+  const TempWav wav_file;
+  ASSERT_TRUE(wav_file.ok());
   GError *error = nullptr;
   GstElement *pipeline = gst_parse_launch(
       (std::string("scriptedprocsrc name=src buffer-time=60000000 ! wavenc ! filesink "
                    "location=") +
-       path)
+       wav_file.path())
           .c_str(),
       &error);
   ASSERT_EQ(error, nullptr);
@@ -596,9 +617,8 @@ TEST(End, TargetExitSendsEosAndAMuxerFinalisesItsFile) {
   gst_object_unref(src);
   gst_object_unref(pipeline);
 
-  std::ifstream f(path, std::ios::binary);
+  std::ifstream f(wav_file.path(), std::ios::binary);
   std::vector<char> wav((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  std::remove(path);
   ASSERT_GE(wav.size(), 44u);
   uint32_t riff_size = 0, data_size = 0;
   std::memcpy(&riff_size, &wav[4], 4);
