@@ -12,7 +12,8 @@ PipeWire daemon meanwhile), peak RSS, and the ratio to pipewiresrc; then, in a s
 run of the C++ harness `pipewire-latency`, pipewireprocsrc's arrival->push latency per chunk
 (p50, p99, max, from its `stats`) and its dropped frames. Writes a plot when given --plot FILE.
 
-    /usr/bin/python3 tests/bench/pipewire_bench.py --build build [--seconds 10] [--plot f.png]
+    /usr/bin/python3 tests/bench/pipewire_bench.py --build build [--seconds 10] [--rounds 3]
+        [--sources 1,2,10] [--plot f.png]
 """
 import argparse
 import json
@@ -94,6 +95,8 @@ def main():
     ap.add_argument("--build", default=str(REPO / "build"))
     ap.add_argument("--seconds", type=float, default=10.0, help="measured window per run")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per capturer")
+    ap.add_argument("--sources", default="1,2,10",
+                    help="comma-separated numbers of target processes, one configuration each")
     ap.add_argument("--plot")
     args = ap.parse_args()
     os.environ["PROCAUDIO_BUILD_DIR"] = args.build
@@ -107,7 +110,7 @@ def main():
     players = []
     results = {}
     try:
-        for n in (1, 2, 10):
+        for n in sorted(int(x) for x in args.sources.split(",")):
             while len(players) < n:
                 i = len(players)
                 p = subprocess.Popen([str(TONE_PLAYER), "--freq", str(300 + 50 * i),
