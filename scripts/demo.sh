@@ -8,11 +8,12 @@
 #
 #   scripts/demo.sh [OUTPUT.wav]      (default: capture.wav in a temporary directory)
 set -euo pipefail
+out_arg=${1:+$(realpath -m -- "$1")}  # resolved before the cd below
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 build=${PROCAUDIO_BUILD_DIR:-$repo/build-demo}
 work=$(mktemp -d "${TMPDIR:-/tmp}/procaudio-demo-XXXXXX")
-out=${1:-$work/capture.wav}
+out=${out_arg:-$work/capture.wav}
 started_pids=()
 session_dir=""
 
@@ -26,6 +27,8 @@ cleanup() {
   fi
   if [[ $out != "$work"/* ]]; then
     rm -rf "$work"
+  else
+    rm -f "$work"/tone-*.wav  # keep only the capture
   fi
 }
 trap cleanup EXIT
@@ -59,35 +62,23 @@ started_pids+=("$target")
 pw-play "$work/tone-1000.wav" &
 started_pids+=("$!")
 
-pipeline="pipewireprocsrc pid=$target ! audioconvert ! audioresample ! audio/x-raw,rate=16000,channels=1 ! wavenc ! filesink location=$out"
+pipeline=(pipewireprocsrc "pid=$target" ! audioconvert ! audioresample !
+  audio/x-raw,rate=16000,channels=1 ! wavenc ! filesink "location=$out")
 echo "== capturing pid $target for 5 s"
-echo "gst-launch-1.0 -e $pipeline"
+echo "gst-launch-1.0 -e ${pipeline[*]}"
 # SIGINT makes gst-launch -e send EOS, so wavenc finalises the file.
-timeout -s INT 5 gst-launch-1.0 -e $pipeline >/dev/null || [[ $? == 124 ]]
+timeout -s INT 5 gst-launch-1.0 -e "${pipeline[@]}" >/dev/null || [[ $? == 124 ]]
 
 echo "== what was captured ($out)"
-/usr/bin/python3 - "$out" <<'PY'
+PYTHONPATH=tests/python /usr/bin/python3 - "$out" <<'PY'
 import sys, numpy as np
-data = open(sys.argv[1], "rb").read()
-assert data[:4] == b"RIFF" and data[8:12] == b"WAVE", "not a WAV file"
-pos, rate, samples = 12, None, None
-while pos + 8 <= len(data):
-    cid, size = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], "little")
-    body = data[pos + 8:pos + 8 + size]
-    if cid == b"fmt ":
-        tag, channels = int.from_bytes(body[0:2], "little"), int.from_bytes(body[2:4], "little")
-        rate = int.from_bytes(body[4:8], "little")
-    elif cid == b"data":
-        samples = np.frombuffer(body, "<i2" if tag == 1 else "<f4").astype(np.float64)
-        samples = samples.reshape(-1, channels)[:, 0] / (32768.0 if tag == 1 else 1.0)
-    pos += 8 + size + (size & 1)
+from wav_analysis import dominant_frequency, level_dbfs, read_wav
+fmt, samples = read_wav(sys.argv[1])  # fails unless the file was finalised
+rate = fmt["rate"]
+samples = samples[:, 0] / (32768.0 if fmt["tag"] == 1 else 1.0)
 x = samples[int(0.5 * rate):]  # after the links settled
-def level(f):
-    w = np.hanning(x.size); t = np.arange(x.size) / rate
-    a = 2 * abs(np.sum(x * w * np.exp(-2j * np.pi * f * t))) / w.sum()
-    return 20 * np.log10(max(a, 1e-12))
-spectrum = np.abs(np.fft.rfft(x * np.hanning(x.size)))
-dominant = np.fft.rfftfreq(x.size, 1 / rate)[int(np.argmax(spectrum))]
+level = lambda f: level_dbfs(x, f, rate)
+dominant = dominant_frequency(x, rate)
 rms = 20 * np.log10(max(np.sqrt(np.mean(x ** 2)), 1e-12))
 print(f"duration          {samples.size / rate:.2f} s at {rate} Hz")
 print(f"level             {rms:.1f} dBFS RMS")

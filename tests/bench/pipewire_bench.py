@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import pathlib
-import resource
 import signal
 import subprocess
 import sys
@@ -58,19 +57,22 @@ def run_capturers(commands, seconds, daemon_pid):
     daemon, peak RSS of the largest capturer in MiB), cpu over the measured window only."""
     procs = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
              for c in commands]
-    time.sleep(WARMUP_S)  # measurement windows, not synchronisation
-    for p in procs:
-        assert p.poll() is None, f"{p.args} exited early"
-    before = sum(cpu_of(p.pid) for p in procs)
-    daemon_before = cpu_of(daemon_pid)
-    time.sleep(seconds)
-    cpu = sum(cpu_of(p.pid) for p in procs) - before
-    daemon_cpu = cpu_of(daemon_pid) - daemon_before
-    rss = max(peak_rss_mib(p.pid) for p in procs)
-    for p in procs:
-        p.send_signal(signal.SIGINT)
-    for p in procs:
-        p.wait()
+    try:
+        time.sleep(WARMUP_S)  # measurement windows, not synchronisation
+        for p in procs:
+            assert p.poll() is None, f"{p.args} exited early"
+        before = sum(cpu_of(p.pid) for p in procs)
+        daemon_before = cpu_of(daemon_pid)
+        time.sleep(seconds)
+        cpu = sum(cpu_of(p.pid) for p in procs) - before
+        daemon_cpu = cpu_of(daemon_pid) - daemon_before
+        rss = max(peak_rss_mib(p.pid) for p in procs)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        for p in procs:
+            p.wait()
     return cpu, daemon_cpu, rss
 
 
@@ -121,24 +123,22 @@ def main():
             pids = [p.pid for p in players[:n]]
             names = [f"bench_tone_{i}-0" for i in range(n)]  # node.name of stream 0
             caps = "audio/x-raw,format=F32LE,rate=48000,channels=2"
-            ours = ["gst-launch-1.0", "-q"] + sum(
-                (["pipewireprocsrc", f"pid={pid}", "!", caps, "!", "fakesink", "sync=false"]
-                 for pid in pids), [])
+            def ours(props=()):
+                return ["gst-launch-1.0", "-q"] + sum(
+                    (["pipewireprocsrc", f"pid={pid}", *props, "!", caps, "!", "fakesink",
+                      "sync=false"] for pid in pids), [])
             # pipewiresrc needs fixed caps to connect, and always-copy not to stall.
             peer = ["gst-launch-1.0", "-q"] + sum(
                 (["pipewiresrc", f"target-object={name}", "always-copy=true", "!", caps, "!",
                   "fakesink", "sync=false"] for name in names), [])
             records = [["pw-record", "--target", name, "-"] for name in names]
-            # The same with buffers of one 1024-frame quantum, as pipewiresrc pushes them.
-            ours_quantum = [a.replace("pipewireprocsrc", "pipewireprocsrc latency-time=21334")
-                            for a in ours]
-            ours_quantum = sum((a.split(" ") for a in ours_quantum), [])
             # Rounds interleave the capturers so that a noisy stretch of the machine hits all
             # of them; the median of the rounds is reported, and the spread of the ratio.
             runs = {}
             for _ in range(args.rounds):
-                for label, cmds in (("pipewireprocsrc", [ours]),
-                                    ("pipewireprocsrc@21ms", [ours_quantum]),
+                # The same with buffers of one 1024-frame quantum, as pipewiresrc pushes them.
+                for label, cmds in (("pipewireprocsrc", [ours()]),
+                                    ("pipewireprocsrc@21ms", [ours(["latency-time=21334"])]),
                                     ("pipewiresrc", [peer]), ("pw-record", records)):
                     cpu, daemon_cpu, rss = run_capturers(cmds, args.seconds, daemon)
                     runs.setdefault(label, []).append(

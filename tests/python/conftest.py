@@ -6,7 +6,6 @@ import os
 import pathlib
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -18,12 +17,12 @@ gi.require_version("Gst", "1.0")
 gi.require_version("GstApp", "1.0")
 from gi.repository import Gst, GstApp  # noqa: E402
 
+from wav_analysis import RATE, dominant_frequency, level_dbfs, read_wav  # noqa: E402,F401
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 BUILD = pathlib.Path(os.environ.get("PROCAUDIO_BUILD_DIR", REPO / "build"))
 SESSION_SCRIPT = REPO / "scripts" / "pipewire-session.sh"
 TONE_PLAYER = BUILD / "tests" / "pipewire" / "tone_player"
-RATE = 48000
-
 os.environ.setdefault("GST_PLUGIN_PATH", str(BUILD / "gst"))
 Gst.init(None)
 
@@ -55,10 +54,14 @@ class Session:
         self.env = env
         self._saved = {}
 
+    # Variables that would send a client to some other PipeWire or PulseAudio server.
+    FOREIGN = ("PIPEWIRE_REMOTE", "PULSE_SERVER")
+
     def activate(self):
-        for key, value in self.env.items():
+        for key in set(self.env) | set(self.FOREIGN):
             self._saved[key] = os.environ.get(key)
-            os.environ[key] = value
+            os.environ.pop(key, None)
+        os.environ.update(self.env)
 
     def deactivate(self):
         for key, value in self._saved.items():
@@ -144,10 +147,10 @@ def players():
         p.stop()
 
 
-def run_capture(description, seconds=None, until_eos_timeout=None, on_buffer=None):
+def run_capture(description, seconds):
     """Runs `description` (whose sink is an appsink named "sink"), collects F32 samples and
     per-buffer (pts, duration, offset, offset_end, flags, clock_time_at_arrival); returns a
-    dict. Stops after `seconds` of wall time, or waits for EOS/ERROR."""
+    dict. Stops at EOS or ERROR, or after `seconds` of wall time."""
     pipeline = Gst.parse_launch(description)
     sink = pipeline.get_by_name("sink")
     buffers, chunks = [], []
@@ -163,79 +166,33 @@ def run_capture(description, seconds=None, until_eos_timeout=None, on_buffer=Non
             buf.unmap(info)
         buffers.append((buf.pts, buf.duration, buf.offset, buf.offset_end,
                         buf.get_flags(), now))
-        if on_buffer:
-            on_buffer(buf)
         return Gst.FlowReturn.OK
 
     sink.set_property("emit-signals", True)
     sink.set_property("sync", False)
     sink.connect("new-sample", on_sample)
     bus = pipeline.get_bus()
-    result = {"pipeline": pipeline, "buffers": buffers, "error": None, "eos": False}
+    result = {"buffers": buffers, "error": None}
     ret = pipeline.set_state(Gst.State.PLAYING)
     if ret == Gst.StateChangeReturn.FAILURE:
         msg = bus.timed_pop_filtered(2 * Gst.SECOND, Gst.MessageType.ERROR)
         result["error"] = msg.parse_error() if msg else ("state change failed", "")
         pipeline.set_state(Gst.State.NULL)
         return result
-    timeout = seconds if seconds is not None else until_eos_timeout
-    msg = bus.timed_pop_filtered(int(timeout * Gst.SECOND),
+    msg = bus.timed_pop_filtered(int(seconds * Gst.SECOND),
                                  Gst.MessageType.EOS | Gst.MessageType.ERROR)
     if msg is not None and msg.type == Gst.MessageType.ERROR:
         result["error"] = msg.parse_error()
-        result["error_time"] = time.monotonic()
-    elif msg is not None:
-        result["eos"] = True
     result["base_time"] = pipeline.get_base_time()
     src = pipeline.get_by_name("src")
     if src is not None:
         result["stats"] = src.get_property("stats")
     pipeline.set_state(Gst.State.NULL)
     channels = 2
-    caps = sink.get_static_pad("sink").get_current_caps()
     samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
     result["samples"] = samples.reshape(-1, channels) if samples.size % channels == 0 else samples
     return result
 
 
-def level_dbfs(x, freq, rate=RATE):
-    """Amplitude of the sine at `freq` in mono signal `x`, in dBFS (Hann-windowed DFT bin)."""
-    if x.size == 0:
-        return -np.inf
-    w = np.hanning(x.size)
-    t = np.arange(x.size) / rate
-    amp = 2 * np.abs(np.sum(x * w * np.exp(-2j * np.pi * freq * t))) / np.sum(w)
-    return 20 * np.log10(max(amp, 1e-12))
-
-
-def dominant_frequency(x, rate=RATE):
-    spectrum = np.abs(np.fft.rfft(x * np.hanning(x.size)))
-    return np.fft.rfftfreq(x.size, 1 / rate)[int(np.argmax(spectrum))]
-
-
 def audible(x, threshold=1e-3):
     return np.abs(x) > threshold
-
-
-def read_wav(path):
-    """Parses a RIFF/WAVE file strictly (sizes must be finalised); returns (fmt, samples)."""
-    data = pathlib.Path(path).read_bytes()
-    assert data[:4] == b"RIFF" and data[8:12] == b"WAVE", "not a WAV"
-    assert int.from_bytes(data[4:8], "little") == len(data) - 8, "RIFF size not finalised"
-    pos, fmt, samples = 12, None, None
-    while pos + 8 <= len(data):
-        cid, size = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], "little")
-        body = data[pos + 8:pos + 8 + size]
-        if cid == b"fmt ":
-            tag, channels, rate = (int.from_bytes(body[0:2], "little"),
-                                   int.from_bytes(body[2:4], "little"),
-                                   int.from_bytes(body[4:8], "little"))
-            bits = int.from_bytes(body[14:16], "little")
-            fmt = {"tag": tag, "channels": channels, "rate": rate, "bits": bits}
-        elif cid == b"data":
-            assert pos + 8 + size == len(data), "data size not finalised"
-            dtype = "<f4" if fmt["tag"] == 3 else "<i2"
-            samples = np.frombuffer(body, dtype=dtype).reshape(-1, fmt["channels"])
-        pos += 8 + size + (size & 1)
-    assert fmt is not None and samples is not None, "no fmt or data chunk"
-    return fmt, samples

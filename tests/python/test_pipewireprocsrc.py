@@ -2,7 +2,6 @@
 private PipeWire session; the element captures one of them; the captured audio, buffers and
 bus messages are what a user would see."""
 import os
-import pathlib
 import shutil
 import signal
 import subprocess
@@ -261,6 +260,8 @@ def test_properties_and_stats_from_python(pw_session, players):
     assert Gst.ElementFactory.find("pipewireprocsrc").get_rank() == Gst.Rank.NONE
     src.set_property("pid", target.pid)
     src.set_property("latency-time", 20000)
+    assert src.get_property("pid") == target.pid
+    assert src.get_property("latency-time") == 20000
     assert src.get_property("mode").value_nick == "include-tree"
     result = capture(f"pid={target.pid} latency-time=20000", 1.0)
     stats = result["stats"]

@@ -1,0 +1,45 @@
+"""What the tests and scripts/demo.sh measure in captured audio (numpy only, no GStreamer)."""
+import pathlib
+
+import numpy as np
+
+RATE = 48000
+
+
+def level_dbfs(x, freq, rate=RATE):
+    """Amplitude of the sine at `freq` in mono signal `x`, in dBFS (Hann-windowed DFT bin)."""
+    if x.size == 0:
+        return -np.inf
+    w = np.hanning(x.size)
+    t = np.arange(x.size) / rate
+    amp = 2 * np.abs(np.sum(x * w * np.exp(-2j * np.pi * freq * t))) / np.sum(w)
+    return 20 * np.log10(max(amp, 1e-12))
+
+
+def dominant_frequency(x, rate=RATE):
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(x.size)))
+    return np.fft.rfftfreq(x.size, 1 / rate)[int(np.argmax(spectrum))]
+
+
+def read_wav(path):
+    """Parses a RIFF/WAVE file strictly (sizes must be finalised); returns (fmt, samples)."""
+    data = pathlib.Path(path).read_bytes()
+    assert data[:4] == b"RIFF" and data[8:12] == b"WAVE", "not a WAV"
+    assert int.from_bytes(data[4:8], "little") == len(data) - 8, "RIFF size not finalised"
+    pos, fmt, samples = 12, None, None
+    while pos + 8 <= len(data):
+        cid, size = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], "little")
+        body = data[pos + 8:pos + 8 + size]
+        if cid == b"fmt ":
+            tag, channels, rate = (int.from_bytes(body[0:2], "little"),
+                                   int.from_bytes(body[2:4], "little"),
+                                   int.from_bytes(body[4:8], "little"))
+            bits = int.from_bytes(body[14:16], "little")
+            fmt = {"tag": tag, "channels": channels, "rate": rate, "bits": bits}
+        elif cid == b"data":
+            assert pos + 8 + size == len(data), "data size not finalised"
+            dtype = "<f4" if fmt["tag"] == 3 else "<i2"
+            samples = np.frombuffer(body, dtype=dtype).reshape(-1, fmt["channels"])
+        pos += 8 + size + (size & 1)
+    assert fmt is not None and samples is not None, "no fmt or data chunk"
+    return fmt, samples
