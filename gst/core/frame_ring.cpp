@@ -9,11 +9,6 @@ namespace {
 
 constexpr uint32_t kWordBytes = sizeof(uint64_t);
 
-// Samples live in relaxed atomic words: the consumer may read a slot while the producer
-// overwrites it (it then discards the copy), and that race must be well-defined.
-void store_bytes(std::atomic<uint64_t> *words, uint64_t byte_pos, const uint8_t *src,
-                 uint64_t size);
-
 // The common case: whole words, one relaxed store each, no read-modify-write.
 void store_words(std::atomic<uint64_t> *words, const uint8_t *src, uint64_t count) {
   for (uint64_t i = 0; i < count; ++i) {
@@ -25,6 +20,8 @@ void store_words(std::atomic<uint64_t> *words, const uint8_t *src, uint64_t coun
   }
 }
 
+// Samples live in relaxed atomic words: the consumer may read a slot while the producer
+// overwrites it (it then discards the copy), and that race must be well-defined.
 void store_bytes(std::atomic<uint64_t> *words, uint64_t byte_pos, const uint8_t *src,
                  uint64_t size) {
   while (size > 0) {
@@ -41,10 +38,8 @@ void store_bytes(std::atomic<uint64_t> *words, uint64_t byte_pos, const uint8_t 
     const uint64_t word = byte_pos / kWordBytes;
     const uint32_t in_word = static_cast<uint32_t>(byte_pos % kWordBytes);
     const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(kWordBytes - in_word, size));
-    uint64_t value = 0;
-    if (n != kWordBytes) {
-      value = words[word].load(std::memory_order_relaxed);
-    }
+    // A part of a word (whole words took the branch above): keep the rest of it.
+    uint64_t value = words[word].load(std::memory_order_relaxed);
     if (src != nullptr) {
       std::memcpy(reinterpret_cast<uint8_t *>(&value) + in_word, src, n);
       src += n;

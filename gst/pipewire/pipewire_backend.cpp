@@ -1,6 +1,5 @@
 #include "pipewire_backend.h"
 
-#include <sys/types.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -54,13 +53,6 @@ std::once_flag g_pw_init_once;
 
 void ensure_pw_init() {
   std::call_once(g_pw_init_once, [] { pw_init(nullptr, nullptr); });
-}
-
-std::string errno_text(int err) {
-  if (err < 0) {
-    err = -err;
-  }
-  return "errno " + std::to_string(err) + " (" + std::strerror(err) + ")";
 }
 
 uint32_t parse_u32(const char *text) {
@@ -403,9 +395,11 @@ struct PipeWireBackend::Impl {
       captured = !in_tree && pid != self_pid;
     }
     decided[node.id] = captured;
-    PA_INFO(log, "stream node %u '%s' of pid %u (%s): %s", node.id, node.name.c_str(), pid,
-            pid ? proc::comm(pid).c_str() : "unknown process",
-            captured ? "captured" : "not captured");
+    if (log.wants(LogLevel::kInfo)) {  // proc::comm reads /proc: only for a reader
+      PA_INFO(log, "stream node %u '%s' of pid %u (%s): %s", node.id, node.name.c_str(), pid,
+              pid ? proc::comm(pid).c_str() : "unknown process",
+              captured ? "captured" : "not captured");
+    }
     if (capturing) {
       count_stream(captured);
     }
@@ -419,8 +413,7 @@ struct PipeWireBackend::Impl {
     (captured ? stats.streams_captured : stats.streams_skipped)++;
   }
 
-  void on_port_added(uint32_t id, const Port &port) {
-    (void)id;
+  void on_port_added(const Port &port) {
     if (!port.output && port.node_id == own_node_id) {
       own_port_ns = monotonic_now_ns();
     }
@@ -510,7 +503,7 @@ struct PipeWireBackend::Impl {
     if (link->proxy == nullptr) {
       const int err = errno;
       PA_WARNING(log, "cannot link port %u to port %u: %s", out_port, in_port,
-                 errno_text(err).c_str());
+                 proc::errno_text(err).c_str());
       link->failed = true;
       links[{out_port, in_port}] = link;
       return;
@@ -795,13 +788,15 @@ struct PipeWireBackend::Impl {
     }
   }
 
+  // A packet arrives within a cycle of its capture time; 4 quanta (>= 50 ms) is a safe bound.
+  uint64_t idle_margin() const { return std::max<uint64_t>(4 * quantum_ns.load(), 50'000'000); }
+
   // From the connection's idle tick (data loop).
   void idle_check(uint64_t now) {
     if (sink == nullptr || finished) {
       return;
     }
-    const uint64_t margin = std::max<uint64_t>(4 * quantum_ns.load(), 50'000'000);
-    if (now - last_activity_ns >= margin) {
+    if (now - last_activity_ns >= idle_margin()) {
       sink->on_idle(now);
     }
   }
@@ -885,7 +880,7 @@ void Connection::on_core_error(void *data, uint32_t id, int seq, int res, const 
                lost ? ": connection lost" : "");
   }
   if (!self->lost.load()) {
-    self->lost_error = std::string(message ? message : "") + ": " + errno_text(res);
+    self->lost_error = std::string(message ? message : "") + ": " + proc::errno_text(res);
     self->lost = true;  // the next open() makes a new connection
     for (Backend *b : self->backends) {
       b->raise_error({ErrorKind::kDeviceLost,
@@ -930,7 +925,7 @@ void Connection::on_global(void *data, uint32_t id, uint32_t permissions, const 
       }
     }
     for (Backend *b : self->backends) {
-      b->on_port_added(id, stored);
+      b->on_port_added(stored);
     }
   }
 }
@@ -1101,20 +1096,20 @@ CaptureError Connection::connect(const Logger &log) {
   if (loop == nullptr) {
     const int err = errno;
     return {ErrorKind::kFailed, "Cannot create a PipeWire thread loop.",
-            "pw_thread_loop_new: " + errno_text(err)};
+            "pw_thread_loop_new: " + proc::errno_text(err)};
   }
   context = pw_context_new(pw_thread_loop_get_loop(loop), nullptr, 0);
   if (context == nullptr) {
     const int err = errno;
     return {ErrorKind::kBackendUnavailable,
             "Cannot set up a PipeWire client (is libpipewire-0.3 installed completely?).",
-            "pw_context_new: " + errno_text(err)};
+            "pw_context_new: " + proc::errno_text(err)};
   }
   data_loop = pw_data_loop_get_loop(pw_context_get_data_loop(context));
   if (pw_thread_loop_start(loop) < 0) {
     const int err = errno;
     return {ErrorKind::kFailed, "Cannot start the PipeWire thread loop.",
-            "pw_thread_loop_start: " + errno_text(err)};
+            "pw_thread_loop_start: " + proc::errno_text(err)};
   }
   lock();
   pw_properties *props = pw_properties_new(PW_KEY_APP_NAME, "procaudio", nullptr);
@@ -1134,7 +1129,7 @@ CaptureError Connection::connect(const Logger &log) {
                 ". Start PipeWire and WirePlumber (e.g. `systemctl --user start pipewire "
                 "wireplumber`), or point XDG_RUNTIME_DIR / PIPEWIRE_RUNTIME_DIR / "
                 "PIPEWIRE_REMOTE at a running session.",
-            "pw_context_connect(" + describe_socket() + "): " + errno_text(err)};
+            "pw_context_connect(" + describe_socket() + "): " + proc::errno_text(err)};
   }
   static const pw_core_events core_events = [] {
     pw_core_events events{};
@@ -1378,7 +1373,7 @@ CaptureError PipeWireBackend::start(const CaptureConfig &config, CaptureSink &si
     const int err = errno;
     c.unlock();
     return {ErrorKind::kFailed, "Cannot create a PipeWire capture stream.",
-            "pw_stream_new: " + errno_text(err)};
+            "pw_stream_new: " + proc::errno_text(err)};
   }
   static const pw_stream_events stream_events = [] {
     pw_stream_events events{};
@@ -1518,8 +1513,7 @@ uint64_t PipeWireBackend::latency_ns() const {
 }
 
 uint64_t PipeWireBackend::idle_margin_ns() const {
-  // A packet arrives within a cycle of its capture time; 4 quanta (>= 50 ms) is a safe bound.
-  return std::max<uint64_t>(4 * impl_->quantum_ns.load(), 50'000'000);
+  return impl_->idle_margin();
 }
 
 uint32_t PipeWireBackend::resolved_pid() const {

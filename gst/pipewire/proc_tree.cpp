@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -28,7 +27,7 @@ std::string proc_path(uint32_t pid, const char *what) {
 }
 
 std::string errno_detail(const char *what, int err) {
-  return std::string(what) + ": errno " + std::to_string(err) + " (" + std::strerror(err) + ")";
+  return std::string(what) + ": " + errno_text(err);
 }
 
 // /proc/PID/stat fields after "pid (comm) ": state is field 3. The comm may hold spaces and
@@ -69,6 +68,13 @@ bool read_stat(uint32_t pid, Stat *out) {
 }
 
 }  // namespace
+
+std::string errno_text(int err) {
+  if (err < 0) {
+    err = -err;
+  }
+  return "errno " + std::to_string(err) + " (" + std::strerror(err) + ")";
+}
 
 bool process_exists(uint32_t pid) {
   Stat stat;

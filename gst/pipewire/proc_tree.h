@@ -10,6 +10,9 @@
 namespace procaudio {
 namespace proc {
 
+// "errno N (strerror text)" for an error's detail; a negative err (PipeWire's style) counts too.
+std::string errno_text(int err);
+
 // A running process (not a zombie) with this pid exists.
 bool process_exists(uint32_t pid);
 

@@ -386,9 +386,7 @@ static GstStateChangeReturn gst_proc_audio_src_change_state(GstElement *element,
     // DISCONT). A create() reading the old stream is woken and waits for that.
     std::lock_guard<std::mutex> lock(state->capture_mutex);
     state->playing = false;
-    if (state->backend) {
-      stop_capture(self);
-    }
+    stop_capture(self);
   }
   return ret;
 }
@@ -599,11 +597,9 @@ static GstFlowReturn gst_proc_audio_src_create(GstPushSrc *pushsrc, GstBuffer **
       state->capture_cond.wait(lock,
                                [state] { return state->playing || state->engine.flushing(); });
       if (state->engine.flushing()) {
-        gst_clear_buffer(&buffer);
         return GST_FLOW_FLUSHING;
       }
       if (!state->capturing) {
-        gst_clear_buffer(&buffer);  // the chunk size may change with a fresh stream
         const GstFlowReturn ret = start_capture(self);
         if (ret != GST_FLOW_OK) {
           return ret;
@@ -611,7 +607,8 @@ static GstFlowReturn gst_proc_audio_src_create(GstPushSrc *pushsrc, GstBuffer **
       }
       stream = state->engine.stream_id();
     }
-    if (buffer == nullptr && (buffer = allocate_chunk(self)) == nullptr) {
+    // Allocated after start_capture(): a fresh stream may have a new chunk size.
+    if ((buffer = allocate_chunk(self)) == nullptr) {
       return GST_FLOW_ERROR;
     }
     GstMapInfo map;
@@ -621,6 +618,7 @@ static GstFlowReturn gst_proc_audio_src_create(GstPushSrc *pushsrc, GstBuffer **
     if (status != procaudio::CaptureEngine::ReadStatus::kFlushing || state->engine.flushing()) {
       break;
     }
+    gst_buffer_unref(buffer);
     SRC_DEBUG(self, "paused: waiting for PLAYING to start a fresh stream");
   }
 

@@ -69,7 +69,6 @@ struct Stream {
   uint32_t channels = 2;
   double phase = 0;
   pw_stream *stream = nullptr;
-  spa_hook listener{};
   bool announced = false;
 };
 
@@ -257,7 +256,7 @@ bool parse_args(int argc, char **argv, Options *opt) {
 }
 
 // Forks a process that plays `freq` (nothing if 0) and returns its pid in the parent; the
-// child never returns. `then` runs in the child first (to fork a grandchild).
+// child never returns. With `with_grandchild` the child first forks a grandchild that plays.
 pid_t spawn(const Options &opt, const char *role, double freq, bool with_grandchild) {
   const pid_t parent = getpid();
   const pid_t pid = fork();
