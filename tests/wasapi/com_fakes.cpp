@@ -48,9 +48,9 @@ bool FakeStream::started() {
   return started_;
 }
 
-size_t FakeStream::queued() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return queue_.size();
+bool FakeStream::wait_drained(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  return drained_.wait_for(lock, timeout, [this] { return queue_.empty() && !outstanding_; });
 }
 
 HANDLE FakeStream::event_handle() {
@@ -173,6 +173,7 @@ HRESULT FakeStream::release_buffer(UINT32 frames) {
   }
   queue_.pop_front();
   outstanding_ = false;
+  drained_.notify_all();
   return S_OK;
 }
 

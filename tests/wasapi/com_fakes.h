@@ -12,6 +12,8 @@
 #include <wrl/client.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -96,7 +98,9 @@ class FakeStream {
   Counters counters();
   InitializeCall initialize_call();
   bool started();
-  size_t queued();
+  // Waits until every pushed packet was read and released. The capture thread hands a packet
+  // to the sink before it releases it, so a sink that saw the packet does not mean that.
+  bool wait_drained(std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
   HANDLE event_handle();
 
   // Scripted results.
@@ -120,6 +124,7 @@ class FakeStream {
   void signal_locked();
 
   std::mutex mutex_;
+  std::condition_variable drained_;
   std::deque<FakePacket> queue_;
   bool outstanding_ = false;  // GetBuffer without ReleaseBuffer yet
   bool started_ = false;
