@@ -536,16 +536,18 @@ stage_build() {
   ensure_wineprefix
   ensure_gtest_subproject   # (wasapi helper)
   # (wasapi helper) -Dbenchmarks=disabled: Google Benchmark is not cross-built.
-  local args=(--cross-file "$CROSS_FILE" -Dwasapi=enabled -Dpipewire=disabled -Dbenchmarks=disabled)
+  local options=(-Dwerror=true -Dwasapi=enabled -Dpipewire=disabled -Dbenchmarks=disabled)
   # shellcheck disable=SC2206
-  [ -n "${PROCAUDIO_WIN_MESON_ARGS:-}" ] && args+=($PROCAUDIO_WIN_MESON_ARGS)
+  [ -n "${PROCAUDIO_WIN_MESON_ARGS:-}" ] && options+=($PROCAUDIO_WIN_MESON_ARGS)
   if [ -f "$BUILD_DIR/meson-private/coredata.dat" ]; then
     if [ "$(cat "$BUILD_DIR/.procaudio-cross-prefix" 2>/dev/null)" != "$PREFIX" ]; then
       log "prefix changed: wiping $BUILD_DIR"
-      meson setup --wipe "$BUILD_DIR" "$REPO_ROOT" "${args[@]}" >&2
+      meson setup --wipe "$BUILD_DIR" "$REPO_ROOT" --cross-file "$CROSS_FILE" "${options[@]}" >&2
+    else
+      meson configure "$BUILD_DIR" "${options[@]}" >&2   # options changed since setup
     fi
   else
-    meson setup "$BUILD_DIR" "$REPO_ROOT" "${args[@]}" >&2
+    meson setup "$BUILD_DIR" "$REPO_ROOT" --cross-file "$CROSS_FILE" "${options[@]}" >&2
   fi
   echo "$PREFIX" >"$BUILD_DIR/.procaudio-cross-prefix"
   meson compile -C "$BUILD_DIR" >&2

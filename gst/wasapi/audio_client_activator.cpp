@@ -99,24 +99,27 @@ std::string describe(const LoopbackTarget &target) {
          std::to_string(target.pid);
 }
 
+// HRESULT_FROM_WIN32(ERROR_FILE_NOT_FOUND), which is not a constant expression.
+constexpr HRESULT kFileNotFound = static_cast<HRESULT>(0x80070002u);
+
 // An activation failure with HRESULT `hr` from `call`, as an error a user can act on.
 CaptureError activation_error(HRESULT hr, const char *call, const LoopbackTarget &target) {
-  switch (static_cast<uint32_t>(hr)) {
-    case 0x80070002u:  // HRESULT_FROM_WIN32(ERROR_FILE_NOT_FOUND): no VAD\Process_Loopback
-    case 0x80004001u:  // E_NOTIMPL
-    case 0x80040154u:  // REGDB_E_CLASSNOTREG
+  switch (hr) {
+    case kFileNotFound:  // no VAD\Process_Loopback
+    case E_NOTIMPL:
+    case REGDB_E_CLASSNOTREG:
       return hresult_error(
           ErrorKind::kBackendUnavailable,
           "Windows process loopback unavailable: this system's audio service cannot capture "
           "the audio of a single process (it needs Windows 10 version 2004, build 19041, or "
           "later; wine does not provide it).",
           call, hr);
-    case 0x88890010u:  // AUDCLNT_E_SERVICE_NOT_RUNNING
+    case AUDCLNT_E_SERVICE_NOT_RUNNING:
       return hresult_error(ErrorKind::kBackendUnavailable,
                            "The Windows Audio service is not running: start it (services.msc, "
                            "\"Windows Audio\") and try again.",
                            call, hr);
-    case 0x80070005u:  // E_ACCESSDENIED
+    case E_ACCESSDENIED:
       return hresult_error(ErrorKind::kAccessDenied,
                            "Windows refused to capture " + describe(target) +
                                " (access denied): capture as the user that runs it, or "

@@ -127,6 +127,15 @@ std::string system_text(DWORD id) {
   return text;
 }
 
+// The system's text for `code`, else the documented meaning of `known` (may be null).
+std::string text_of(DWORD code, const Known *known) {
+  std::string text = system_text(code);
+  if (text.empty() && known != nullptr && known->text != nullptr) {
+    text = known->text;
+  }
+  return text;
+}
+
 std::string compose(const std::string &head, const char *name, const std::string &text) {
   std::string out = head + " (";
   if (name != nullptr) {
@@ -148,29 +157,20 @@ const char *hresult_name(HRESULT hr) {
 }
 
 std::string hresult_text(HRESULT hr) {
-  std::string text = system_text(static_cast<DWORD>(hr));
-  if (text.empty()) {
-    const Known *k = find(kKnownHresults, static_cast<uint32_t>(hr));
-    if (k != nullptr && k->text != nullptr) {
-      text = k->text;
-    }
-  }
-  return text;
+  return text_of(static_cast<DWORD>(hr), find(kKnownHresults, static_cast<uint32_t>(hr)));
 }
 
 std::string format_hresult(HRESULT hr) {
   char head[16];
   std::snprintf(head, sizeof head, "0x%08lX", static_cast<unsigned long>(hr));
-  return compose(head, hresult_name(hr), hresult_text(hr));
+  const Known *k = find(kKnownHresults, static_cast<uint32_t>(hr));
+  return compose(head, k != nullptr ? k->name : nullptr, text_of(static_cast<DWORD>(hr), k));
 }
 
 std::string format_win32_error(DWORD code) {
   const Known *k = find(kKnownWin32, code);
-  std::string text = system_text(code);
-  if (text.empty() && k != nullptr && k->text != nullptr) {
-    text = k->text;
-  }
-  return compose("error " + std::to_string(code), k != nullptr ? k->name : nullptr, text);
+  return compose("error " + std::to_string(code), k != nullptr ? k->name : nullptr,
+                 text_of(code, k));
 }
 
 CaptureError hresult_error(ErrorKind kind, std::string message, const char *call, HRESULT hr) {

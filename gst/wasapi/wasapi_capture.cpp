@@ -22,24 +22,15 @@ constexpr GUID kSubtypePcm = {
 constexpr GUID kSubtypeIeeeFloat = {
     0x00000003, 0x0000, 0x0010, {0x80, 0x00, 0x00, 0xaa, 0x00, 0x38, 0x9b, 0x71}};
 
-constexpr uint32_t kBufferFlagDataDiscontinuity = 0x1;  // AUDCLNT_BUFFERFLAGS_DATA_DISCONTINUITY
-constexpr uint32_t kBufferFlagSilent = 0x2;             // AUDCLNT_BUFFERFLAGS_SILENT
-constexpr uint32_t kBufferFlagTimestampError = 0x4;     // AUDCLNT_BUFFERFLAGS_TIMESTAMP_ERROR
-
-constexpr HRESULT kDeviceInvalidated = static_cast<HRESULT>(0x88890004u);
-constexpr HRESULT kUnsupportedFormat = static_cast<HRESULT>(0x88890008u);
-constexpr HRESULT kServiceNotRunning = static_cast<HRESULT>(0x88890010u);
-constexpr HRESULT kResourcesInvalidated = static_cast<HRESULT>(0x88890026u);
-
 // A failure of the running stream (`call` failed with `hr`).
 CaptureError stream_error(HRESULT hr, const char *call) {
-  if (hr == kDeviceInvalidated || hr == kResourcesInvalidated) {
+  if (hr == AUDCLNT_E_DEVICE_INVALIDATED || hr == AUDCLNT_E_RESOURCES_INVALIDATED) {
     return hresult_error(ErrorKind::kDeviceLost,
                          "The captured audio stream was invalidated: the audio device was "
                          "removed or reconfigured, or the audio service restarted.",
                          call, hr);
   }
-  if (hr == kServiceNotRunning) {
+  if (hr == AUDCLNT_E_SERVICE_NOT_RUNNING) {
     return hresult_error(ErrorKind::kDeviceLost,
                          "The Windows Audio service stopped while capturing.", call, hr);
   }
@@ -156,13 +147,13 @@ CaptureError WasapiCapture::prepare() {
                                      reinterpret_cast<const WAVEFORMATEX *>(&wf), nullptr);
     if (FAILED(hr)) {
       const char *call = "IAudioClient::Initialize(SHARED, LOOPBACK | EVENTCALLBACK)";
-      if (hr == kUnsupportedFormat || hr == E_INVALIDARG) {
+      if (hr == AUDCLNT_E_UNSUPPORTED_FORMAT || hr == E_INVALIDARG) {
         return hresult_error(ErrorKind::kFormatRefused,
                              "Windows refused to capture in " + describe_format(format) +
                                  "; use 44100 or 48000 Hz, 1 or 2 channels, F32LE or S16LE.",
                              call, hr);
       }
-      if (hr == kDeviceInvalidated || hr == kServiceNotRunning) {
+      if (hr == AUDCLNT_E_DEVICE_INVALIDATED || hr == AUDCLNT_E_SERVICE_NOT_RUNNING) {
         return hresult_error(ErrorKind::kBackendUnavailable,
                              "The Windows audio service could not set up the capture.", call, hr);
       }
@@ -249,16 +240,16 @@ CaptureError WasapiCapture::read_packets(CaptureSink &sink, uint32_t &packets) {
     packet.frames = frames;
     packet.arrival_time_ns = monotonic_now_ns();
     packet.device_time_ns = qpc_position * 100;
-    if (flags & kBufferFlagSilent) {
+    if (flags & AUDCLNT_BUFFERFLAGS_SILENT) {
       packet.flags |= kPacketSilent;
     }
-    if ((flags & kBufferFlagDataDiscontinuity) && !first_packet_) {
+    if ((flags & AUDCLNT_BUFFERFLAGS_DATA_DISCONTINUITY) && !first_packet_) {
       packet.flags |= kPacketDiscontinuity;
     }
-    if ((flags & kBufferFlagTimestampError) || qpc_position == 0) {
+    if ((flags & AUDCLNT_BUFFERFLAGS_TIMESTAMP_ERROR) || qpc_position == 0) {
       packet.flags |= kPacketTimestampError;
     }
-    if ((flags & kBufferFlagDataDiscontinuity) && !first_packet_) {
+    if ((flags & AUDCLNT_BUFFERFLAGS_DATA_DISCONTINUITY) && !first_packet_) {
       PA_DEBUG(log_, "data discontinuity at %llu ns",
                static_cast<unsigned long long>(packet.device_time_ns));
     }
@@ -318,7 +309,6 @@ void WasapiCapture::run(CaptureSink *sink_ptr, HANDLE target_process) {
       }
       // Read on the audio event and on a timeout too: cheap, and a packet whose event was
       // coalesced with an earlier one does not wait for the next.
-      const uint64_t before = monotonic_now_ns();
       uint32_t packets = 0;
       if (CaptureError read_error = read_packets(sink, packets)) {
         PA_ERROR(log_, "%s (%s)", read_error.message.c_str(), read_error.detail.c_str());
@@ -327,7 +317,7 @@ void WasapiCapture::run(CaptureSink *sink_ptr, HANDLE target_process) {
         break;
       }
       if (packets > 0) {
-        last_packet_ns = before;
+        last_packet_ns = monotonic_now_ns();  // not before the last packet's arrival time
       }
       if (wait == WAIT_OBJECT_0 + 2) {
         PA_INFO(log_, "the target process exited: end of capture");

@@ -4,15 +4,6 @@ namespace procaudio {
 namespace wasapi {
 namespace testing {
 
-namespace {
-constexpr HRESULT kBufferEmpty = static_cast<HRESULT>(0x08890001u);     // AUDCLNT_S_BUFFER_EMPTY
-constexpr HRESULT kNotInitialized = static_cast<HRESULT>(0x88890001u);  // AUDCLNT_E_NOT_INITIALIZED
-constexpr HRESULT kAlreadyInitialized = static_cast<HRESULT>(0x88890002u);
-constexpr HRESULT kOutOfOrder = static_cast<HRESULT>(0x88890007u);  // AUDCLNT_E_OUT_OF_ORDER
-constexpr HRESULT kNotStopped = static_cast<HRESULT>(0x88890005u);  // AUDCLNT_E_NOT_STOPPED
-constexpr HRESULT kEventHandleNotSet = static_cast<HRESULT>(0x88890014u);
-}  // namespace
-
 void FakeStream::signal_locked() {
   if (started_ && event_ != nullptr) {
     SetEvent(event_);
@@ -73,7 +64,7 @@ HRESULT FakeStream::on_initialize(AUDCLNT_SHAREMODE mode, DWORD flags, REFERENCE
     initialize_call_.format.assign(bytes, bytes + sizeof(WAVEFORMATEX) + format->cbSize);
   }
   if (initialized_) {
-    return kAlreadyInitialized;
+    return AUDCLNT_E_ALREADY_INITIALIZED;
   }
   if (FAILED(initialize_result)) {
     return initialize_result;
@@ -86,13 +77,13 @@ HRESULT FakeStream::on_start() {
   std::lock_guard<std::mutex> lock(mutex_);
   ++counters_.start;
   if (!initialized_) {
-    return kNotInitialized;
+    return AUDCLNT_E_NOT_INITIALIZED;
   }
   if (event_ == nullptr) {
-    return kEventHandleNotSet;
+    return AUDCLNT_E_EVENTHANDLE_NOT_SET;
   }
   if (started_) {
-    return kNotStopped;
+    return AUDCLNT_E_NOT_STOPPED;
   }
   if (FAILED(start_result)) {
     return start_result;
@@ -123,7 +114,7 @@ HRESULT FakeStream::on_set_event_handle(HANDLE event) {
   std::lock_guard<std::mutex> lock(mutex_);
   ++counters_.set_event_handle;
   if (!initialized_) {
-    return kNotInitialized;
+    return AUDCLNT_E_NOT_INITIALIZED;
   }
   event_ = event;
   return S_OK;
@@ -142,14 +133,14 @@ HRESULT FakeStream::get_buffer(BYTE **data, UINT32 *frames, DWORD *flags, UINT64
     return failure_;
   }
   if (outstanding_) {
-    return kOutOfOrder;
+    return AUDCLNT_E_OUT_OF_ORDER;
   }
   if (queue_.empty()) {
     ++counters_.get_buffer_empty;
     *data = nullptr;
     *frames = 0;
     *flags = 0;
-    return kBufferEmpty;
+    return AUDCLNT_S_BUFFER_EMPTY;
   }
   FakePacket &p = queue_.front();
   *data = p.data.empty() ? nullptr : p.data.data();

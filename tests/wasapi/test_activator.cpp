@@ -189,23 +189,23 @@ TEST(Activator, FileNotFoundMeansProcessLoopbackUnavailable) {
 
 TEST(Activator, OtherActivateResults) {
   struct Case {
-    uint32_t hr;
+    HRESULT hr;
     ErrorKind kind;
   } cases[] = {
-      {0x80070005u, ErrorKind::kAccessDenied},
-      {0x88890010u, ErrorKind::kBackendUnavailable},
-      {0x80004001u, ErrorKind::kBackendUnavailable},
-      {0x80004005u, ErrorKind::kFailed},
+      {E_ACCESSDENIED, ErrorKind::kAccessDenied},
+      {AUDCLNT_E_SERVICE_NOT_RUNNING, ErrorKind::kBackendUnavailable},
+      {E_NOTIMPL, ErrorKind::kBackendUnavailable},
+      {E_FAIL, ErrorKind::kFailed},
   };
   for (const Case &c : cases) {
     FakeActivation fake;
-    fake.activate_hr = static_cast<HRESULT>(c.hr);
+    fake.activate_hr = c.hr;
     ProcessLoopbackActivator activator({}, 5000, fake.fn());
     ComPtr<IAudioClient> client;
     const CaptureError error = activator.activate(include(1), client);
     EXPECT_EQ(error.kind, c.kind) << std::hex << c.hr;
     char hex[16];
-    snprintf(hex, sizeof hex, "0x%08X", c.hr);
+    snprintf(hex, sizeof hex, "0x%08lX", static_cast<unsigned long>(c.hr));
     EXPECT_NE(error.detail.find(hex), std::string::npos) << error.detail;
   }
 }

@@ -8,7 +8,6 @@
 #include <gst/gst.h>
 #include <gtest/gtest.h>
 
-#include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -18,7 +17,10 @@
 
 namespace {
 
+using procaudio::wasapi::testing::executable_stem;
 using procaudio::wasapi::testing::running_under_wine;
+using procaudio::wasapi::testing::to_upper;
+using procaudio::wasapi::testing::unused_pid;
 
 // The plugin DLL meson built (PROCAUDIO_PLUGIN); a /unix/path under wine is Z:/unix/path.
 std::string plugin_path() {
@@ -82,21 +84,6 @@ BusError pause_and_expect_failure(const std::string &description) {
   EXPECT_EQ(gst_element_set_state(pipeline, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
   gst_object_unref(pipeline);
   return out;
-}
-
-std::string upper(std::string s) {
-  for (char &c : s) {
-    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  }
-  return s;
-}
-
-std::string own_exe_stem() {
-  char path[MAX_PATH];
-  const DWORD n = GetModuleFileNameA(nullptr, path, MAX_PATH);
-  std::string p(path, n);
-  p = p.substr(p.find_last_of("\\/") + 1);
-  return p.substr(0, p.size() - 4);
 }
 
 class WasapiElement : public ::testing::Test {
@@ -193,8 +180,7 @@ TEST_F(WasapiElement, PadTemplateHasTheSafeFormats) {
 }
 
 TEST_F(WasapiElement, PidOfNoProcessFailsWithNoSuchProcess) {
-  // Far above any pid in use; checked.
-  const uint32_t pid = 0x3FFFFF0;
+  const uint32_t pid = unused_pid();
   procaudio::wasapi::UniqueHandle probe;
   ASSERT_EQ(procaudio::wasapi::open_process(pid, probe).kind, procaudio::ErrorKind::kNotFound);
   const BusError error =
@@ -238,7 +224,7 @@ TEST_F(WasapiElement, ProcessNameIsResolvedBeforeActivation) {
   // This test's own executable, by name in another case and without ".exe": resolved, so
   // the failure is the activation's, not "no such process".
   const BusError error = pause_and_expect_failure(
-      "wasapiprocsrc name=src process-name=" + upper(own_exe_stem()) + " ! fakesink");
+      "wasapiprocsrc name=src process-name=" + to_upper(executable_stem()) + " ! fakesink");
   ASSERT_TRUE(error.posted);
   EXPECT_EQ(error.code, GST_RESOURCE_ERROR_OPEN_READ) << error.message;
   EXPECT_NE(error.message.find("process loopback unavailable"), std::string::npos) << error.message;
@@ -247,7 +233,7 @@ TEST_F(WasapiElement, ProcessNameIsResolvedBeforeActivation) {
 TEST_F(WasapiElement, FailedStartCanBeRetried) {
   GstElement *element = gst_element_factory_make("wasapiprocsrc", nullptr);
   ASSERT_NE(element, nullptr);
-  g_object_set(element, "pid", 0x3FFFFF0u, nullptr);
+  g_object_set(element, "pid", unused_pid(), nullptr);
   for (int i = 0; i < 3; ++i) {
     EXPECT_EQ(gst_element_set_state(element, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE);
     EXPECT_EQ(gst_element_set_state(element, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);

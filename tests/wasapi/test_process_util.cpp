@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cctype>
 
 #include "test_support.h"
 #include "wasapi/process_util.h"
@@ -14,32 +13,9 @@ namespace wasapi {
 namespace {
 
 using testing::ChildProcess;
-
-// A pid no process has: multiples of 4 are what Windows hands out; pick one far above
-// what is in use and check.
-uint32_t unused_pid() {
-  std::vector<ProcessEntry> processes;
-  EXPECT_FALSE(list_processes(processes));
-  uint32_t candidate = 0x3FFFFF0;
-  for (;;) {
-    bool used = false;
-    for (const ProcessEntry &p : processes) {
-      used = used || p.pid == candidate;
-    }
-    if (!used) {
-      return candidate;
-    }
-    candidate -= 4;
-  }
-}
-
-std::string own_exe_stem() {
-  wchar_t path[MAX_PATH];
-  const DWORD n = GetModuleFileNameW(nullptr, path, MAX_PATH);
-  std::wstring p(path, n);
-  p = p.substr(p.find_last_of(L"\\/") + 1);
-  return to_utf8(p.substr(0, p.size() - 4));  // without ".exe"
-}
+using testing::executable_stem;
+using testing::to_upper;
+using testing::unused_pid;
 
 TEST(WindowsVersion, NeedsBuild19041) {
   EXPECT_FALSE(check_process_loopback_supported({10, 0, 19041}));
@@ -147,14 +123,11 @@ TEST(ProcessName, UnknownCreationTimesFallBackToLowestPid) {
 }
 
 TEST(ProcessName, FindsThisTestByName) {
-  const std::string stem = own_exe_stem();
+  const std::string stem = executable_stem();
   uint32_t pid = 0;
   ASSERT_FALSE(find_process_by_name(stem, pid)) << stem;
   EXPECT_EQ(pid, GetCurrentProcessId());
-  std::string shouted = stem + ".EXE";
-  for (char &c : shouted) {
-    c = static_cast<char>(toupper(static_cast<unsigned char>(c)));
-  }
+  const std::string shouted = to_upper(stem + ".exe");
   ASSERT_FALSE(find_process_by_name(shouted, pid)) << shouted;
   EXPECT_EQ(pid, GetCurrentProcessId());
 }
@@ -183,10 +156,7 @@ TEST(ProcessName, SeveralMatchesPickTheOldest) {
     ASSERT_FALSE(find_process_by_name(name, pid)) << name;
     EXPECT_EQ(pid, expected);
     // Without ".exe" and in another case too.
-    std::string upper = name.substr(0, name.size() - 4);
-    for (char &c : upper) {
-      c = static_cast<char>(toupper(static_cast<unsigned char>(c)));
-    }
+    const std::string upper = to_upper(name.substr(0, name.size() - 4));
     ASSERT_FALSE(find_process_by_name(upper, pid)) << upper;
     EXPECT_EQ(pid, expected);
   }

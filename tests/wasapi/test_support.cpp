@@ -2,6 +2,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
+
+#include "wasapi/process_util.h"
+#include "wasapi/win_string.h"
 
 namespace procaudio {
 namespace wasapi {
@@ -12,12 +16,46 @@ bool running_under_wine() {
   return ntdll != nullptr && GetProcAddress(ntdll, "wine_get_version") != nullptr;
 }
 
-std::wstring executable_dir() {
+namespace {
+
+std::wstring executable_path() {
   wchar_t path[MAX_PATH * 2];
   const DWORD n = GetModuleFileNameW(nullptr, path, static_cast<DWORD>(sizeof path / sizeof *path));
-  std::wstring dir(path, n);
-  const size_t slash = dir.find_last_of(L"\\/");
-  return slash == std::wstring::npos ? std::wstring() : dir.substr(0, slash + 1);
+  return std::wstring(path, n);
+}
+
+}  // namespace
+
+std::wstring executable_dir() {
+  const std::wstring path = executable_path();
+  const size_t slash = path.find_last_of(L"\\/");
+  return slash == std::wstring::npos ? std::wstring() : path.substr(0, slash + 1);
+}
+
+std::string executable_stem() {
+  const std::wstring path = executable_path();
+  const std::wstring name = path.substr(path.find_last_of(L"\\/") + 1);
+  return to_utf8(name.substr(0, name.size() - 4));  // without ".exe"
+}
+
+std::string to_upper(std::string s) {
+  for (char &c : s) {
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  return s;
+}
+
+uint32_t unused_pid() {
+  std::vector<ProcessEntry> processes;
+  if (list_processes(processes)) {
+    processes.clear();  // unlisted: the candidate is still far above what Windows hands out
+  }
+  uint32_t candidate = 0x3FFFFF0;
+  while (std::any_of(processes.begin(), processes.end(),
+                     [&](const ProcessEntry &p) { return p.pid == candidate; })) {
+    candidate -= 4;
+  }
+  return candidate;
 }
 
 void RecordingSink::record(Call call) {

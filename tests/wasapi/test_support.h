@@ -26,6 +26,16 @@ bool running_under_wine();
 // The directory of this test executable, with a trailing backslash.
 std::wstring executable_dir();
 
+// This test executable's file name without ".exe", UTF-8.
+std::string executable_stem();
+
+// `s` with ASCII letters upper-cased: process names match in any case.
+std::string to_upper(std::string s);
+
+// A pid no process has: a multiple of 4 (what Windows hands out) far above those in use,
+// checked against the process list.
+uint32_t unused_pid();
+
 // Records every sink call in order, with the time it happened.
 class RecordingSink final : public CaptureSink {
  public:
