@@ -23,6 +23,7 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -376,6 +377,9 @@ class RecordingSink : public procaudio::CaptureSink {
     Enter enter(this);
     std::lock_guard<std::mutex> lock(mutex_);
     idles_++;
+    if (!packets_.empty()) {
+      quietest_idle_ns_ = std::min(quietest_idle_ns_, now_ns - packets_.back().arrival_ns);
+    }
     if (stopped_) {
       calls_after_stop_++;
     }
@@ -558,6 +562,9 @@ class RecordingSink : public procaudio::CaptureSink {
   int exits_ = 0;
   int errors_ = 0;
   int idles_ = 0;
+  // The shortest time between a packet and an on_idle after it: at least the idle margin,
+  // else on_idle came while packets flowed.
+  uint64_t quietest_idle_ns_ = UINT64_MAX;
   int calls_after_stop_ = 0;
   int calls_after_end_ = 0;
   uint64_t exit_ns_ = 0;
@@ -835,8 +842,14 @@ TEST_F(PipeWireBackendTest, CapturesOnlyTheTargetByPid) {
   EXPECT_EQ(stats.streams_captured, 1u);
   EXPECT_GE(stats.streams_skipped, 1u);
   EXPECT_EQ(stats.links_failed, 0u);
-  EXPECT_EQ(sink.idles_, 0) << "on_idle while packets flow";
-  EXPECT_EQ(sink.exits_ + sink.errors_, 0);
+  {
+    // on_idle before the first packet (a slow start) or in a stall of the graph (an
+    // overloaded machine) is right; while packets flow, one per quantum, it is not: the
+    // idle margin is at least 4 quanta and 50 ms.
+    std::lock_guard<std::mutex> lock(sink.mutex_);
+    EXPECT_GE(sink.quietest_idle_ns_, 50'000'000u) << "on_idle while packets flow";
+    EXPECT_EQ(sink.exits_ + sink.errors_, 0);
+  }
   const uint64_t stop_begin = monotonic_now_ns();
   backend.stop();
   sink.mark_stopped();

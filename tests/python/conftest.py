@@ -184,10 +184,10 @@ def run_capture(description, seconds):
     if msg is not None and msg.type == Gst.MessageType.ERROR:
         result["error"] = msg.parse_error()
     result["base_time"] = pipeline.get_base_time()
-    src = pipeline.get_by_name("src")
-    if src is not None:
-        result["stats"] = src.get_property("stats")
     pipeline.set_state(Gst.State.NULL)
+    src = pipeline.get_by_name("src")
+    if src is not None:  # final counters: they last until the next start
+        result["stats"] = src.get_property("stats")
     channels = 2
     samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
     result["samples"] = samples.reshape(-1, channels) if samples.size % channels == 0 else samples

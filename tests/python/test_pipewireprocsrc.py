@@ -161,19 +161,32 @@ def test_timestamps_continuous_and_on_the_graph_clock_for_60_s(pw_session, playe
     # buffer arrives a little after or, for the later chunks of a quantum, before its PTS.
     # Over 60 s the stamps stay within 40 ms of that clock and do not drift.
     # The arrival clock is read in a Python callback, so scheduling adds spikes of its own:
-    # the best case of each second is what shows the stamps' offset from the graph clock.
+    # the best case of each second is what shows the stamps' offset from the graph clock,
+    # and its drift.
     lags = np.array([arrival - (base + pts) for pts, _, _, _, _, arrival in buffers])
     second = RATE // 480
     best = np.array([lags[i:i + second].min() for i in range(0, lags.size - second, second)])
     assert np.abs(best).max() <= 40_000_000, f"offset {np.abs(best).max() / 1e6:.1f} ms"
-    drift = np.median(lags[-10 * second:]) - np.median(lags[:10 * second])
+    drift = np.median(best[-10:]) - np.median(best[:10])
     assert abs(drift) <= 2_000_000, f"drift {drift / 1e6:.2f} ms over 60 s"
     print(f"lag arrival-PTS: min {lags.min() / 1e6:.2f} ms, max {lags.max() / 1e6:.2f} ms, "
           f"per-second best within {np.abs(best).max() / 1e6:.2f} ms, "
           f"drift {drift / 1e6:.3f} ms over 60 s")
     stats = result["stats"]
     assert stats.get_value("frames-dropped") == 0
-    assert stats.get_value("frames-gap-filled") == 0
+    # Silence the element made (GAP buffers) belongs where the graph delivered nothing for
+    # the idle margin (at least 50 ms): before the first audio (a slow start) or in a stall
+    # of an overloaded machine. While audio flows, none.
+    gap = np.array([bool(b[4] & Gst.BufferFlags.GAP) for b in buffers])
+    audio = np.flatnonzero(~gap)
+    for i in np.flatnonzero(gap):
+        before, after = audio[audio < i], audio[audio > i]
+        if before.size and after.size:
+            quiet = buffers[after[0]][5] - buffers[before[-1]][5]
+            assert quiet >= 50_000_000, (
+                f"GAP buffer {i} (PTS {buffers[i][0] / 1e9:.3f} s) while audio flowed: "
+                f"audio buffers {quiet / 1e6:.1f} ms apart")
+    print(f"{gap.sum()} GAP buffers, {stats.get_value('frames-gap-filled')} frames gap-filled")
 
 
 def test_ten_sources_in_one_pipeline_each_get_only_their_tone(pw_session, players):
@@ -266,7 +279,11 @@ def test_properties_and_stats_from_python(pw_session, players):
     result = capture(f"pid={target.pid} latency-time=20000", 1.0)
     stats = result["stats"]
     assert stats.get_name() == "procaudio-stats"
-    assert stats.get_value("frames-pushed") > 0.8 * RATE
+    # Every frame pushed reached the appsink, but for one buffer pushed into the flushing
+    # pad at shutdown.
+    seen = sum(b[3] - b[2] for b in result["buffers"])
+    assert seen > 0
+    assert 0 <= stats.get_value("frames-pushed") - seen <= 20 * RATE // 1000
     assert stats.get_value("frames-dropped") == 0
     durations = {b[1] for b in result["buffers"]}
     assert durations == {20 * Gst.MSECOND}
