@@ -415,6 +415,14 @@ class RecordingSink : public procaudio::CaptureSink {
   bool wait_frames(size_t frame_index, int timeout_ms) {
     return wait([&] { return samples_.size() / format_.channels >= frame_index; }, timeout_ms);
   }
+  // The call counters, read under the lock (the data loop may still be calling).
+  struct Counts {
+    int exits, errors, calls_after_stop;
+  };
+  Counts counts() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return {exits_, errors_, calls_after_stop_};
+  }
   void mark_stopped() {
     std::lock_guard<std::mutex> lock(mutex_);
     stopped_ = true;
@@ -974,7 +982,8 @@ TEST_F(PipeWireBackendTest, VanishedStreamsAreForgotten) {
   expect_tone(sink, 440, begin, 48000, "target after the child left");
   expect_absent(sink, 660, begin, 48000, "child, gone");
   expect_absent(sink, 1000, begin, 48000, "distractor");
-  EXPECT_EQ(sink.errors_ + sink.exits_, 0);
+  const RecordingSink::Counts counts = sink.counts();
+  EXPECT_EQ(counts.errors + counts.exits, 0);
 }
 
 TEST_F(PipeWireBackendTest, TwoStreamsOfOneProcessAreMixed) {
@@ -1078,8 +1087,9 @@ TEST_F(PipeWireBackendTest, TargetExitEndsTheCaptureWithin500ms) {
   EXPECT_LT(delay_ms, 500.0);
   // Nothing after the end: no more packets, no second exit, no error.
   EXPECT_FALSE(sink.wait([&] { return sink.calls_after_end_ > 0; }, 300));
-  EXPECT_EQ(sink.exits_, 1);
-  EXPECT_EQ(sink.errors_, 0);
+  const RecordingSink::Counts counts = sink.counts();
+  EXPECT_EQ(counts.exits, 1);
+  EXPECT_EQ(counts.errors, 0);
   waitpid(target->pid(), nullptr, 0);
   target->forget_pid();
   backend.stop();
@@ -1112,7 +1122,7 @@ TEST_F(PipeWireBackendTest, DaemonDeathIsAnErrorWithin2s) {
   const double stop_ms = (monotonic_now_ns() - stop_begin) / 1e6;
   std::printf("  stop()+close() after the daemon died: %.3f ms\n", stop_ms);
   EXPECT_LT(stop_ms, 1000.0);
-  EXPECT_EQ(sink.errors_, 1);
+  EXPECT_EQ(sink.counts().errors, 1);
   EXPECT_EQ(sink.overlaps_.load(), 0);
 }
 
@@ -1156,8 +1166,8 @@ TEST_F(PipeWireBackendTest, DaemonDeathEndsEveryBackendOnTheSharedConnection) {
   b.close();
   a.stop();  // `a` stays open: the dead connection is still referenced
   EXPECT_LT((monotonic_now_ns() - stop_begin) / 1e6, 1000.0);
-  EXPECT_EQ(sink_a.errors_, 1);
-  EXPECT_EQ(sink_b.errors_, 1);
+  EXPECT_EQ(sink_a.counts().errors, 1);
+  EXPECT_EQ(sink_b.counts().errors, 1);
   EXPECT_EQ(sink_a.overlaps_.load(), 0);
   EXPECT_EQ(sink_b.overlaps_.load(), 0);
   // A stopped backend on the dead connection cannot start again.
@@ -1182,7 +1192,7 @@ TEST_F(PipeWireBackendTest, DaemonDeathEndsEveryBackendOnTheSharedConnection) {
   ASSERT_NO_FATAL_FAILURE(start_capture(c, spec_c, sink_c, config_of()));
   size_t begin = capture_with_links(c, sink_c, 2, 0.5);
   expect_tone(sink_c, 880, begin, 24000, "new connection");
-  EXPECT_EQ(sink_c.errors_, 0);
+  EXPECT_EQ(sink_c.counts().errors, 0);
 
   // The old backend, opened again, shares the new connection; the dead one is gone with it.
   RecordingSink sink_again(config_of().format);
@@ -1221,7 +1231,7 @@ TEST_F(PipeWireBackendTest, IdleTicksWhileTheGraphStalls) {
               backend.idle_margin_ns() / 1e6);
   EXPECT_TRUE(sink.wait([&] { return sink.packets_.size() >= packets_at_resume + 10; }, 3000))
       << "packets did not come back after SIGCONT";
-  EXPECT_EQ(sink.errors_, 0);
+  EXPECT_EQ(sink.counts().errors, 0);
   EXPECT_EQ(sink.overlaps_.load(), 0);
 }
 
@@ -1361,7 +1371,8 @@ TEST_F(PipeWireBackendTest, ConcurrentOpenStartStopCloseOnTheSharedConnection) {
           if (round % 2 == 0) {
             backend.close();  // else the destructor closes
           }
-          if (sink.errors_ != 0 || sink.calls_after_stop_ != 0 || sink.overlaps_.load() != 0) {
+          const RecordingSink::Counts counts = sink.counts();
+          if (counts.errors != 0 || counts.calls_after_stop != 0 || sink.overlaps_.load() != 0) {
             failures++;
           }
         }
@@ -1380,7 +1391,7 @@ TEST_F(PipeWireBackendTest, ConcurrentOpenStartStopCloseOnTheSharedConnection) {
   churn();
   ASSERT_TRUE(steady_sink.wait_frames(begin + 24000, 3000)) << "the steady capture stalled";
   expect_tone(steady_sink, 440, begin, 24000, "steady capture");
-  EXPECT_EQ(steady_sink.errors_, 0);
+  EXPECT_EQ(steady_sink.counts().errors, 0);
   EXPECT_EQ(steady_sink.overlaps_.load(), 0);
   EXPECT_EQ(settled_thread_count("procaudio-pw", 1), 1);
   steady.stop();
