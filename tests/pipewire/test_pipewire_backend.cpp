@@ -466,15 +466,11 @@ class RecordingSink : public procaudio::CaptureSink {
     return false;
   }
 
-  double peak(size_t begin, size_t count) {
+  // The first frame with a non-zero sample, or the frame count if there is none.
+  size_t first_sound() {
     std::lock_guard<std::mutex> lock(mutex_);
-    double p = 0;
-    const size_t channels = format_.channels;
-    for (size_t i = begin * channels; i < std::min(samples_.size(), (begin + count) * channels);
-         ++i) {
-      p = std::max(p, static_cast<double>(std::fabs(samples_[i])));
-    }
-    return p;
+    const auto it = std::find_if(samples_.begin(), samples_.end(), [](float v) { return v != 0; });
+    return static_cast<size_t>(it - samples_.begin()) / format_.channels;
   }
 
   struct Timing {
@@ -929,26 +925,27 @@ TEST_F(PipeWireBackendTest, IncludeTreeCapturesAGrandchild) {
 }
 
 TEST_F(PipeWireBackendTest, LateStreamsAreLinkedWithin50ms) {
-  // The target process exists when the capture starts but opens its stream 700 ms later.
+  // The target process exists when the capture starts but opens its stream 1 s later.
   // Until then the capture is digital silence (nothing else is linked, no fallback); then its
   // stream is linked within 50 ms of its ports appearing.
   play({"--freq", "1000"});
   children_.push_back(std::make_unique<Child>());
   Child *target = children_.back().get();
-  ASSERT_TRUE(target->spawn(tone_args({"--freq", "440", "--start-delay", "700"})));
+  ASSERT_TRUE(target->spawn(tone_args({"--freq", "440", "--start-delay", "1000"})));
   PipeWireBackend backend(test_logger());
   RecordingSink sink(config_of().format);
   TargetSpec spec;
   spec.pid = static_cast<uint32_t>(target->pid());
   ASSERT_NO_FATAL_FAILURE(start_capture(backend, spec, sink, config_of()));
-  const size_t before = sink.mark();
   ASSERT_TRUE(target->wait_for_lines(" streaming ", 1, 5000));
-  const size_t after = sink.mark();
-  EXPECT_GT(after, before);
-  // Everything captured before the target streamed is digital silence: nobody else is linked.
-  if (after > before + 4800) {
-    EXPECT_EQ(sink.peak(before, after - before - 4800), 0.0);
-  }
+  // The first sound captured is the target's, after silence: what came before it was
+  // nobody's audio, and the distractor never got in.
+  ASSERT_TRUE(sink.wait_frames(sink.mark() + 24000, 3000));
+  const size_t onset = sink.first_sound();
+  EXPECT_GT(onset, 0u) << "no silence before the target streamed: was start() over 1 s?";
+  ASSERT_TRUE(sink.wait_frames(onset + 4800, 3000));
+  expect_tone(sink, 440, onset, 4800, "target's first 100 ms");
+  expect_absent(sink, 1000, onset, 4800, "distractor, target's first 100 ms");
   const size_t begin = capture_with_links(backend, sink, 2, 1.0);
   expect_tone(sink, 440, begin, 48000, "late target");
   expect_absent(sink, 1000, begin, 48000, "distractor");
