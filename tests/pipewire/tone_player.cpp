@@ -17,7 +17,8 @@
 //   --name        node.name / application.name of the streams (default tone_player)
 //
 // Prints one line per event on stdout, flushed: "pid=P role=R streaming stream=I freq=F t=NS"
-// when a stream starts running, "pid=P role=R exit t=NS" before exiting (NS: CLOCK_MONOTONIC).
+// when a stream starts running, "pid=P role=R exit t=NS frames=N" before exiting (NS:
+// CLOCK_MONOTONIC; N: the frames stream 0 handed to the graph).
 // Children die with their parent (PR_SET_PDEATHSIG).
 #include <pipewire/pipewire.h>
 #include <signal.h>
@@ -28,7 +29,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -70,6 +73,7 @@ struct Stream {
   double phase = 0;
   pw_stream *stream = nullptr;
   bool announced = false;
+  std::atomic<uint64_t> frames_played{0};  // written on the data thread
 };
 
 struct Player {
@@ -109,6 +113,7 @@ void on_process(void *data) {
   d.chunk->stride = static_cast<int32_t>(stride);
   d.chunk->size = frames * stride;
   pw_stream_queue_buffer(s->stream, b);
+  s->frames_played.fetch_add(frames, std::memory_order_relaxed);
 }
 
 void on_state(void *data, pw_stream_state old, pw_stream_state state, const char *error) {
@@ -133,7 +138,10 @@ void on_timeout(void *data, uint64_t expirations) {
   pw_main_loop_quit(static_cast<Player *>(data)->loop);
 }
 
-int play(const Options &opt, const std::vector<double> &freqs, int n_streams) {
+// Plays until the timeout or a signal; `frames_played`: stream 0's frames (0 without streams).
+int play(const Options &opt, const std::vector<double> &freqs, int n_streams,
+         uint64_t &frames_played) {
+  frames_played = 0;
   pw_init(nullptr, nullptr);
   Player player;
   player.amplitude = opt.amplitude;
@@ -203,6 +211,9 @@ int play(const Options &opt, const std::vector<double> &freqs, int n_streams) {
   pw_main_loop_run(player.loop);
   for (Stream *s : player.streams) {
     pw_stream_destroy(s->stream);
+    if (s->index == 0) {
+      frames_played = s->frames_played.load();
+    }
     delete s;
   }
   pw_main_loop_destroy(player.loop);
@@ -277,9 +288,10 @@ pid_t spawn(const Options &opt, const char *role, double freq, bool with_grandch
   if (opt.child_seconds != -2) {
     child_opt.seconds = opt.child_seconds;
   }
-  const int rc = play(child_opt, {freq}, freq > 0 ? 1 : 0);
-  std::printf("pid=%d role=%s exit t=%llu\n", getpid(), role,
-              static_cast<unsigned long long>(now_ns()));
+  uint64_t frames = 0;
+  const int rc = play(child_opt, {freq}, freq > 0 ? 1 : 0, frames);
+  std::printf("pid=%d role=%s exit t=%llu frames=%llu\n", getpid(), role,
+              static_cast<unsigned long long>(now_ns()), static_cast<unsigned long long>(frames));
   std::fflush(stdout);
   if (grandchild > 0) {
     kill(grandchild, SIGTERM);
@@ -309,9 +321,10 @@ int main(int argc, char **argv) {
   if (opt.start_delay_ms > 0) {
     usleep(static_cast<useconds_t>(opt.start_delay_ms) * 1000);
   }
-  const int rc = play(opt, opt.freqs, opt.streams);
-  std::printf("pid=%d role=main exit t=%llu\n", getpid(),
-              static_cast<unsigned long long>(now_ns()));
+  uint64_t frames = 0;
+  const int rc = play(opt, opt.freqs, opt.streams, frames);
+  std::printf("pid=%d role=main exit t=%llu frames=%llu\n", getpid(),
+              static_cast<unsigned long long>(now_ns()), static_cast<unsigned long long>(frames));
   std::fflush(stdout);
   if (child > 0) {
     kill(child, SIGTERM);

@@ -112,11 +112,12 @@ class Player:
             self.events.append(line.strip())
         return self
 
-    def event_time(self, word, role="main"):
+    def event(self, word, role="main"):
+        """The fields (key=value) of the first `word` line of `role`, or None."""
         for e in self.events:
             fields = dict(kv.split("=", 1) for kv in e.split() if "=" in kv)
             if word in e.split() and fields.get("role") == role:
-                return int(fields["t"])
+                return fields
         return None
 
     def read_rest(self, timeout=10.0):
