@@ -130,7 +130,7 @@ derive_deb_src() {
   local fmt=$1 f; shift
   for f in "$@"; do
     case "$fmt:$f" in
-      list:*.sources|sources:*.list|sources:*/sources.list) continue ;;
+      list:*.sources|sources:*.list) continue ;;
     esac
     if [ "$fmt" = list ]; then
       awk '$1=="deb" { n=2; if ($2 ~ /^\[/) { while (n<=NF && $n !~ /\]$/) n++; n++ }
@@ -179,7 +179,7 @@ ensure_deb_src_configured() {
 # ---------------------------------------------------------------- sources ---
 # All versions apt knows for source package $1, newest first.
 src_versions() {
-  local vs v out=() i j t
+  local vs v out=() i t
   mapfile -t vs < <(apt-cache showsrc --only-source "$1" 2>/dev/null | awk '/^Version:/{print $2}' | sort -u)
   [ ${#vs[@]} -gt 0 ] || return 1
   # insertion sort, descending, with dpkg's version ordering
@@ -242,6 +242,7 @@ fetch_source() {
 # -------------------------------------------------------- prefix recipes ---
 # Each build_<pkg> runs in the unpacked source dir (cwd), logs to $LOG.
 configure_env() {
+  # shellcheck disable=SC1007  # the empty values are meant
   export PKG_CONFIG_LIBDIR=$PREFIX/lib/pkgconfig PKG_CONFIG_PATH= PKG_CONFIG_SYSROOT_DIR=
   export CC=$CC_HOST CXX=$CXX_HOST AR=$HOST-gcc-ar-posix RANLIB=$HOST-gcc-ranlib-posix
   export NM=$HOST-gcc-nm-posix STRIP=$HOST-strip WINDRES=$HOST-windres RC=$HOST-windres
@@ -385,8 +386,9 @@ resolve_prefix() {
 wine_env() {
   export WINEPREFIX=$CACHE/wineprefix WINEARCH=win64 WINEDEBUG=-all
   export WINEDLLOVERRIDES='mscoree,mshtml='
-  export WINEPATH="$(winpath "$PREFIX/bin")"
-  export GST_PLUGIN_SYSTEM_PATH="$(winpath "$PREFIX/lib/gstreamer-1.0")"
+  WINEPATH=$(winpath "$PREFIX/bin")
+  GST_PLUGIN_SYSTEM_PATH=$(winpath "$PREFIX/lib/gstreamer-1.0")
+  export WINEPATH GST_PLUGIN_SYSTEM_PATH
   # No GST_PLUGIN_PATH here: GStreamer 1.22 on Windows scans plugins
   # in-process (no gst-plugin-scanner), so a test binary that links the
   # element code statically would also load libgstprocaudio.dll and fail
@@ -531,9 +533,16 @@ ensure_gtest_subproject() {
   cmp -s "$overlay" "$dir/meson.build" || cp -f "$overlay" "$dir/meson.build"
 }
 
-stage_build() {
+# stage_prefix (which ensures the wine prefix too) once per run: `all` builds, then tests.
+PREFIX_READY=0
+ready_prefix() {
+  [ "$PREFIX_READY" = 1 ] && return
   stage_prefix >/dev/null
-  ensure_wineprefix
+  PREFIX_READY=1
+}
+
+stage_build() {
+  ready_prefix
   ensure_gtest_subproject   # (wasapi helper)
   # (wasapi helper) -Dbenchmarks=disabled: Google Benchmark is not cross-built.
   local options=(-Dwerror=true -Dwasapi=enabled -Dpipewire=disabled -Dbenchmarks=disabled)
@@ -558,16 +567,16 @@ stage_build() {
 }
 
 stage_test() {
-  stage_prefix >/dev/null
+  ready_prefix
   [ -f "$BUILD_DIR/meson-private/coredata.dat" ] || die "$BUILD_DIR is not configured: run '$0 build' first"
-  ensure_wineprefix
   # GoogleTest XML: never into a GTEST_OUTPUT inherited from the Linux run
   # (same executable names would overwrite its files); into
   # $PROCAUDIO_WIN_RESULTS/win64/ when asked (scripts/test.sh counts them).
   unset GTEST_OUTPUT
   if [ -n "${PROCAUDIO_WIN_RESULTS:-}" ]; then
     mkdir -p "$PROCAUDIO_WIN_RESULTS/win64"
-    export GTEST_OUTPUT="xml:$(winpath "$(cd "$PROCAUDIO_WIN_RESULTS/win64" && pwd)")/"
+    GTEST_OUTPUT="xml:$(winpath "$(cd "$PROCAUDIO_WIN_RESULTS/win64" && pwd)")/"
+    export GTEST_OUTPUT
   fi
   meson test -C "$BUILD_DIR" --print-errorlogs "$@" >&2
 }

@@ -63,7 +63,7 @@ pw-play "$work/tone-1000.wav" &
 started_pids+=("$!")
 
 pipeline=(pipewireprocsrc "pid=$target" ! audioconvert ! audioresample !
-  audio/x-raw,rate=16000,channels=1 ! wavenc ! filesink "location=$out")
+  "audio/x-raw,rate=16000,channels=1" ! wavenc ! filesink "location=$out")
 echo "== capturing pid $target for 5 s"
 echo "gst-launch-1.0 -e ${pipeline[*]}"
 # SIGINT makes gst-launch -e send EOS, so wavenc finalises the file.

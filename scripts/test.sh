@@ -7,7 +7,7 @@
 #   PROCAUDIO_SKIP_WINDOWS=1  skip the Windows cross build (quick local runs; never in CI)
 #   PROCAUDIO_BUILD_DIR       build directory (default build-test)
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 repo=$(pwd)
 build=${PROCAUDIO_BUILD_DIR:-$repo/build-test}
 results=$build/test-results
