@@ -14,6 +14,11 @@ inline constexpr uint32_t bytes_per_sample(SampleFormat format) {
   return format == SampleFormat::kF32LE ? 4u : 2u;
 }
 
+// GStreamer's name for it, as in audio/x-raw caps.
+inline constexpr const char *sample_format_name(SampleFormat format) {
+  return format == SampleFormat::kF32LE ? "F32LE" : "S16LE";
+}
+
 struct AudioFormat {
   SampleFormat sample_format = SampleFormat::kF32LE;
   uint32_t rate = 48000;

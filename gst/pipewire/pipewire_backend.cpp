@@ -1456,8 +1456,8 @@ CaptureError PipeWireBackend::start(const CaptureConfig &config, CaptureSink &si
   if (!error) {
     s.update_links();
     PA_INFO(s.log, "capturing %s as node %u: %s %u Hz, %u channel(s)", who.c_str(), s.own_node_id,
-            config.format.sample_format == SampleFormat::kF32LE ? "F32LE" : "S16LE",
-            config.format.rate, config.format.channels);
+            sample_format_name(config.format.sample_format), config.format.rate,
+            config.format.channels);
   }
   c.unlock();
   if (error) {

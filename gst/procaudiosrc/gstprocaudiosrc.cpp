@@ -734,10 +734,9 @@ void gst_proc_audio_src_class_set_formats(GstProcAudioSrcClass *klass,
                                           const procaudio::FormatCaps &formats) {
   GstCaps *caps = gst_caps_new_empty();
   for (procaudio::SampleFormat sample_format : formats.sample_formats) {
-    GstStructure *s =
-        gst_structure_new("audio/x-raw", "format", G_TYPE_STRING,
-                          sample_format == procaudio::SampleFormat::kF32LE ? "F32LE" : "S16LE",
-                          "layout", G_TYPE_STRING, "interleaved", nullptr);
+    GstStructure *s = gst_structure_new("audio/x-raw", "format", G_TYPE_STRING,
+                                        procaudio::sample_format_name(sample_format), "layout",
+                                        G_TYPE_STRING, "interleaved", nullptr);
     if (formats.rates.empty()) {
       gst_structure_set(s, "rate", GST_TYPE_INT_RANGE, static_cast<gint>(formats.rate_min),
                         static_cast<gint>(formats.rate_max), nullptr);

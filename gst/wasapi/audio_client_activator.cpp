@@ -133,23 +133,32 @@ CaptureError activation_error(HRESULT hr, const char *call, const LoopbackTarget
                        call, hr);
 }
 
-// mmdevapi's ActivateAudioInterfaceAsync, looked up at run time: on a Windows without it
-// the plugin still loads and says what is missing.
-ActivateAudioInterfaceAsyncFn system_activate_fn() {
-  using Fn =
-      HRESULT(WINAPI *)(LPCWSTR, REFIID, PROPVARIANT *, IActivateAudioInterfaceCompletionHandler *,
-                        IActivateAudioInterfaceAsyncOperation **);
-  // Never freed: audio objects from this DLL may outlive any one element.
-  HMODULE mmdevapi = LoadLibraryExW(L"mmdevapi.dll", nullptr, LOAD_LIBRARY_SEARCH_SYSTEM32);
-  if (mmdevapi == nullptr) {
-    return {};
-  }
-  auto fn = reinterpret_cast<Fn>(
-      reinterpret_cast<void (*)()>(GetProcAddress(mmdevapi, "ActivateAudioInterfaceAsync")));
-  if (fn == nullptr) {
-    return {};
-  }
-  return fn;
+// mmdevapi's ActivateAudioInterfaceAsync, looked up at run time (once per process): on a
+// Windows without it the plugin still loads and says what is missing.
+struct SystemActivate {
+  ActivateAudioInterfaceAsyncFn fn;  // empty if missing
+  DWORD lookup_error = 0;            // GetLastError() of the failed lookup
+};
+
+const SystemActivate &system_activate() {
+  static const SystemActivate resolved = [] {
+    using Fn = HRESULT(WINAPI *)(LPCWSTR, REFIID, PROPVARIANT *,
+                                 IActivateAudioInterfaceCompletionHandler *,
+                                 IActivateAudioInterfaceAsyncOperation **);
+    SystemActivate r;
+    // Never freed: audio objects from this DLL may outlive any one element.
+    HMODULE mmdevapi = LoadLibraryExW(L"mmdevapi.dll", nullptr, LOAD_LIBRARY_SEARCH_SYSTEM32);
+    auto fn = mmdevapi == nullptr ? nullptr
+                                  : reinterpret_cast<Fn>(reinterpret_cast<void (*)()>(
+                                        GetProcAddress(mmdevapi, "ActivateAudioInterfaceAsync")));
+    if (fn == nullptr) {
+      r.lookup_error = GetLastError();
+    } else {
+      r.fn = fn;
+    }
+    return r;
+  }();
+  return resolved;
 }
 
 }  // namespace
@@ -185,13 +194,14 @@ CaptureError ProcessLoopbackActivator::activate(const LoopbackTarget &target,
 CaptureError ProcessLoopbackActivator::activate_here(const LoopbackTarget &target,
                                                      ComPtr<IAudioClient> &client) {
   const char *const call = "ActivateAudioInterfaceAsync(VAD\\Process_Loopback, IAudioClient)";
-  ActivateAudioInterfaceAsyncFn fn = activate_fn_ ? activate_fn_ : system_activate_fn();
+  const ActivateAudioInterfaceAsyncFn &fn = activate_fn_ ? activate_fn_ : system_activate().fn;
   if (!fn) {
     CaptureError error = win32_error(
         ErrorKind::kBackendUnavailable,
         "Windows process loopback unavailable: mmdevapi.dll has no ActivateAudioInterfaceAsync "
         "(Windows 10 version 2004, build 19041, or later is needed).",
-        "GetProcAddress(mmdevapi.dll, ActivateAudioInterfaceAsync)", GetLastError());
+        "GetProcAddress(mmdevapi.dll, ActivateAudioInterfaceAsync)",
+        system_activate().lookup_error);
     PA_ERROR(log_, "%s (%s)", error.message.c_str(), error.detail.c_str());
     return error;
   }

@@ -21,9 +21,7 @@ struct WasapiBackend::Impl {
   std::shared_ptr<AudioClientActivator> activator;
 
   bool opened = false;
-  TargetSpec target;
   LoopbackTarget loopback;
-  uint32_t resolved_pid = 0;
   UniqueHandle process;  // the target, held from open() to close(); none without a target
 
   // Keeps the multithreaded apartment alive from open() to close(): the audio client is
@@ -87,7 +85,6 @@ CaptureError WasapiBackend::open(const TargetSpec &target) {
     PA_WARNING(s.log, "could not read the Windows version; trying process loopback anyway");
   }
 
-  s.target = target;
   uint32_t pid = target.pid;
   if (pid == 0 && !target.process_name.empty()) {
     if (CaptureError error = find_process_by_name(target.process_name, pid)) {
@@ -103,12 +100,10 @@ CaptureError WasapiBackend::open(const TargetSpec &target) {
     }
     s.loopback.pid = pid;
     s.loopback.include_tree = target.mode == TargetMode::kIncludeTree;
-    s.resolved_pid = pid;
   } else {
     // No target: everything this system plays, except this process (and its children).
     s.loopback.pid = GetCurrentProcessId();
     s.loopback.include_tree = false;
-    s.resolved_pid = 0;
   }
 
   const HRESULT mta = CoIncrementMTAUsage(&s.mta_cookie);
@@ -135,7 +130,7 @@ CaptureError WasapiBackend::start(const CaptureConfig &config, CaptureSink &sink
   if (!supported_formats().accepts(config.format)) {
     return {ErrorKind::kFormatRefused,
             "Process loopback cannot capture " + describe_format(config.format) +
-                "; use 44100 or 48000 Hz, 1 or 2 channels, F32LE or S16LE.",
+                kSupportedFormatsAdvice,
             "WasapiBackend::start: format outside the declared caps"};
   }
   CaptureStreamSettings settings;
@@ -182,7 +177,6 @@ void WasapiBackend::close() {
   s.capture.reset();
   s.fresh_client.Reset();
   s.process.reset();
-  s.resolved_pid = 0;
   s.loopback = {};
   s.opened = false;
   if (s.mta_cookie != nullptr) {
@@ -200,7 +194,8 @@ uint64_t WasapiBackend::idle_margin_ns() const {
 }
 
 uint32_t WasapiBackend::resolved_pid() const {
-  return impl_->resolved_pid;
+  // Without a target, the loopback pid is this process, excluded: nothing was resolved.
+  return impl_->process.valid() ? impl_->loopback.pid : 0;
 }
 
 }  // namespace wasapi

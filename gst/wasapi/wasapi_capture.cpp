@@ -63,7 +63,7 @@ REFERENCE_TIME buffer_duration_for(uint64_t buffer_ns) {
 }
 
 std::string describe_format(const AudioFormat &format) {
-  return std::string(format.sample_format == SampleFormat::kF32LE ? "F32LE" : "S16LE") + ", " +
+  return std::string(sample_format_name(format.sample_format)) + ", " +
          std::to_string(format.rate) + " Hz, " + std::to_string(format.channels) +
          (format.channels == 1 ? " channel" : " channels");
 }
@@ -148,10 +148,10 @@ CaptureError WasapiCapture::prepare() {
     if (FAILED(hr)) {
       const char *call = "IAudioClient::Initialize(SHARED, LOOPBACK | EVENTCALLBACK)";
       if (hr == AUDCLNT_E_UNSUPPORTED_FORMAT || hr == E_INVALIDARG) {
-        return hresult_error(ErrorKind::kFormatRefused,
-                             "Windows refused to capture in " + describe_format(format) +
-                                 "; use 44100 or 48000 Hz, 1 or 2 channels, F32LE or S16LE.",
-                             call, hr);
+        return hresult_error(
+            ErrorKind::kFormatRefused,
+            "Windows refused to capture in " + describe_format(format) + kSupportedFormatsAdvice,
+            call, hr);
       }
       if (hr == AUDCLNT_E_DEVICE_INVALIDATED || hr == AUDCLNT_E_SERVICE_NOT_RUNNING) {
         return hresult_error(ErrorKind::kBackendUnavailable,
@@ -245,20 +245,16 @@ CaptureError WasapiCapture::read_packets(CaptureSink &sink, uint32_t &packets) {
     }
     if ((flags & AUDCLNT_BUFFERFLAGS_DATA_DISCONTINUITY) && !first_packet_) {
       packet.flags |= kPacketDiscontinuity;
+      PA_DEBUG(log_, "data discontinuity at %llu ns",
+               static_cast<unsigned long long>(packet.device_time_ns));
     }
     if ((flags & AUDCLNT_BUFFERFLAGS_TIMESTAMP_ERROR) || qpc_position == 0) {
       packet.flags |= kPacketTimestampError;
     }
-    if ((flags & AUDCLNT_BUFFERFLAGS_DATA_DISCONTINUITY) && !first_packet_) {
-      PA_DEBUG(log_, "data discontinuity at %llu ns",
-               static_cast<unsigned long long>(packet.device_time_ns));
-    }
     first_packet_ = false;
-    if (log_.wants(LogLevel::kTrace)) {
-      PA_TRACE(log_, "packet: %u frames, flags 0x%lx, qpc %llu, device position %llu", frames,
-               static_cast<unsigned long>(flags), static_cast<unsigned long long>(qpc_position),
-               static_cast<unsigned long long>(device_position));
-    }
+    PA_TRACE(log_, "packet: %u frames, flags 0x%lx, qpc %llu, device position %llu", frames,
+             static_cast<unsigned long>(flags), static_cast<unsigned long long>(qpc_position),
+             static_cast<unsigned long long>(device_position));
     if (frames > 0) {
       sink.on_packet(packet);
       ++packets;
@@ -316,15 +312,15 @@ void WasapiCapture::run(CaptureSink *sink_ptr, HANDLE target_process) {
         sink.on_error(read_error);
         break;
       }
+      const uint64_t now = monotonic_now_ns();  // after the last packet's arrival time
       if (packets > 0) {
-        last_packet_ns = monotonic_now_ns();  // not before the last packet's arrival time
+        last_packet_ns = now;
       }
       if (wait == WAIT_OBJECT_0 + 2) {
         PA_INFO(log_, "the target process exited: end of capture");
         sink.on_target_exit();
         break;
       }
-      const uint64_t now = monotonic_now_ns();
       if (now - last_packet_ns >= settings_.idle_after_ns) {
         sink.on_idle(now);
       }

@@ -60,6 +60,10 @@ REFERENCE_TIME buffer_duration_for(uint64_t buffer_ns);
 // "F32LE, 48000 Hz, 2 channels"
 std::string describe_format(const AudioFormat &format);
 
+// What to ask for instead of a format Windows or WasapiBackend::supported_formats() refuses.
+constexpr const char *kSupportedFormatsAdvice =
+    "; use 44100 or 48000 Hz, 1 or 2 channels, F32LE or S16LE.";
+
 class WasapiCapture {
  public:
   // `client`: a process-loopback client, not yet initialized; this object initializes it.
