@@ -219,6 +219,19 @@ struct Connection {
     return done && !lost.load();
   }
 
+  // Thread loop locked. Two round trips: the first brings every global, the second the
+  // infos of the stream nodes bound on the way. An error if the server does not answer.
+  CaptureError sync_all() {
+    if (roundtrip(kServerTimeoutMs) && roundtrip(kServerTimeoutMs)) {
+      return {};
+    }
+    const bool was_lost = lost.load();
+    return {was_lost ? ErrorKind::kBackendUnavailable : ErrorKind::kTimeout,
+            "PipeWire on " + key + " did not answer" +
+                (was_lost ? ": the connection failed." : " within 5 s."),
+            was_lost ? lost_error : "pw_core_sync timed out"};
+  }
+
   // ---- events (thread loop)
   static void on_core_done(void *data, uint32_t id, int seq);
   static void on_core_error(void *data, uint32_t id, int seq, int res, const char *message);
@@ -228,8 +241,8 @@ struct Connection {
   static void on_node_info(void *data, const struct pw_node_info *info);
   void add_stream_node(uint32_t id, const struct spa_dict *props);
   void destroy_node(Node *node);
-  bool resolve(Node &node);
-  void node_resolved(Node &node);
+  void remove_node(Node *node);
+  void resolve(Node &node);
   void resolve_pending();
 
   // ---- the data loop: one idle tick for every armed backend
@@ -356,9 +369,7 @@ struct PipeWireBackend::Impl {
       }
       pending_error = std::move(error);
     }
-    if (conn != nullptr && conn->data_loop != nullptr) {
-      pw_loop_invoke(conn->data_loop, &Impl::deliver_error, 0, nullptr, 0, false, this);
-    }
+    pw_loop_invoke(conn->data_loop, &Impl::deliver_error, 0, nullptr, 0, false, this);
   }
 
   static int deliver_error(struct spa_loop *, bool, uint32_t, const void *, size_t, void *user) {
@@ -417,7 +428,9 @@ struct PipeWireBackend::Impl {
     if (!port.output && port.node_id == own_node_id) {
       own_port_ns = monotonic_now_ns();
     }
-    if (port.node_id == own_node_id || conn->nodes.count(port.node_id) != 0) {
+    // Only our own ports or those of a node we capture can make new links.
+    const auto decision = decided.find(port.node_id);
+    if (port.node_id == own_node_id || (decision != decided.end() && decision->second)) {
       update_links();
     }
   }
@@ -935,10 +948,7 @@ void Connection::on_global_remove(void *data, uint32_t id) {
   self->clients.erase(id);
   auto node = self->nodes.find(id);
   if (node != self->nodes.end()) {
-    for (Backend *b : self->backends) {
-      b->on_node_removed(*node->second);
-    }
-    self->destroy_node(node->second);
+    self->remove_node(node->second);
     self->nodes.erase(node);
   }
   if (self->ports.erase(id) != 0) {
@@ -962,17 +972,12 @@ void Connection::add_stream_node(uint32_t id, const struct spa_dict *props) {
       pw_registry_bind(registry, id, PW_TYPE_INTERFACE_Node, PW_VERSION_NODE, 0));
   auto old = nodes.find(id);
   if (old != nodes.end()) {
-    for (Backend *b : backends) {
-      b->on_node_removed(*old->second);
-    }
-    destroy_node(old->second);
+    remove_node(old->second);
   }
   nodes[id] = node;
   if (node->proxy == nullptr) {
     node->have_info = true;  // decide from what the global said
-    if (resolve(*node)) {
-      node_resolved(*node);
-    }
+    resolve(*node);
     return;
   }
   static const pw_node_events node_events = [] {
@@ -1002,9 +1007,7 @@ void Connection::on_node_info(void *data, const struct pw_node_info *info) {
     }
   }
   node->have_info = true;
-  if (self->resolve(*node)) {
-    self->node_resolved(*node);
-  }
+  self->resolve(*node);
 }
 
 void Connection::destroy_node(Node *node) {
@@ -1016,28 +1019,29 @@ void Connection::destroy_node(Node *node) {
   delete node;
 }
 
+// The backends forget it first: it goes with its links.
+void Connection::remove_node(Node *node) {
+  for (Backend *b : backends) {
+    b->on_node_removed(*node);
+  }
+  destroy_node(node);
+}
+
 // Whose stream is it? Pid: the node's application.process.id (pipewire-pulse streams carry
 // the real client's), else its Client's pipewire.sec.pid (kernel-given), else the Client's
-// application.process.id. False while its Client global has not been seen (it comes first,
-// normally).
-bool Connection::resolve(Node &node) {
-  if (node.resolved) {
-    return true;
-  }
+// application.process.id. Left unresolved while its Client global has not been seen (it
+// comes first, normally); once resolved, every backend decides whether it captures it.
+void Connection::resolve(Node &node) {
   uint32_t pid = node.app_pid;
   if (pid == 0 && node.client_id != 0) {
     auto client = clients.find(node.client_id);
     if (client == clients.end()) {
-      return false;
+      return;
     }
     pid = client->second.sec_pid != 0 ? client->second.sec_pid : client->second.app_pid;
   }
   node.pid = pid;
   node.resolved = true;
-  return true;
-}
-
-void Connection::node_resolved(Node &node) {
   for (Backend *b : backends) {
     b->decide(node);
   }
@@ -1046,8 +1050,8 @@ void Connection::node_resolved(Node &node) {
 void Connection::resolve_pending() {
   for (auto &entry : nodes) {
     Node &node = *entry.second;
-    if (node.have_info && !node.resolved && resolve(node)) {
-      node_resolved(node);
+    if (node.have_info && !node.resolved) {
+      resolve(node);
     }
   }
 }
@@ -1148,16 +1152,10 @@ CaptureError Connection::connect(const Logger &log) {
     return events;
   }();
   pw_registry_add_listener(registry, &registry_listener, &registry_events, this);
-  // Two round trips: the first brings every global, the second the infos of the stream
-  // nodes bound on the way.
-  const bool ok = roundtrip(kServerTimeoutMs) && roundtrip(kServerTimeoutMs);
+  const CaptureError error = sync_all();
   unlock();
-  if (!ok) {
-    const bool was_lost = lost.load();
-    return {was_lost ? ErrorKind::kBackendUnavailable : ErrorKind::kTimeout,
-            "PipeWire on " + describe_socket() + " did not answer" +
-                (was_lost ? ": the connection failed." : " within 5 s."),
-            was_lost ? lost_error : "pw_core_sync timed out"};
+  if (error) {
+    return error;
   }
   PA_DEBUG(log, "new PipeWire connection to %s", key.c_str());
   return {};
@@ -1168,8 +1166,8 @@ CaptureError Connection::attach(Backend *backend, bool fresh) {
   backends.push_back(backend);
   // A shared connection: sync, as a new one did, so that every stream the server has now is
   // known before this backend starts.
-  const bool ok = fresh || (roundtrip(kServerTimeoutMs) && roundtrip(kServerTimeoutMs));
-  if (ok) {
+  const CaptureError error = fresh ? CaptureError{} : sync_all();
+  if (!error) {
     // Every global is known now: a stream whose Client is not visible gets decided anyway.
     for (auto &entry : nodes) {
       if (entry.second->have_info) {
@@ -1178,15 +1176,10 @@ CaptureError Connection::attach(Backend *backend, bool fresh) {
     }
   }
   unlock();
-  if (!ok) {
+  if (error) {
     detach(backend);
-    const bool was_lost = lost.load();
-    return {was_lost ? ErrorKind::kBackendUnavailable : ErrorKind::kTimeout,
-            "PipeWire on " + key + " did not answer" +
-                (was_lost ? ": the connection failed." : " within 5 s."),
-            was_lost ? lost_error : "pw_core_sync timed out"};
   }
-  return {};
+  return error;
 }
 
 void Connection::detach(Backend *backend) {

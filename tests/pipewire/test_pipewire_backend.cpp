@@ -211,9 +211,7 @@ int count_threads(const std::string &name) {
     if (entry->d_name[0] == '.') {
       continue;
     }
-    std::ifstream in(std::string("/proc/self/task/") + entry->d_name + "/comm");
-    std::string comm;
-    if (std::getline(in, comm) && comm == name) {
+    if (procaudio::proc::comm(static_cast<uint32_t>(std::atoi(entry->d_name))) == name) {
       count++;
     }
   }
@@ -620,11 +618,35 @@ class PipeWireBackendTest : public ::testing::Test {
     ASSERT_TRUE(session_.start(/*pulse=*/true, &why)) << why;
   }
   void TearDown() override {
+    stop_children();
+    session_.stop();
+  }
+
+  void stop_children() {
     for (auto &child : children_) {
       child->stop();
     }
     children_.clear();
-    session_.stop();
+  }
+
+  // SIGKILLs the session's PipeWire daemon (checked to be it); `killed_ns`: when.
+  void kill_daemon(uint64_t *killed_ns) {
+    const pid_t daemon = session_.daemon_pid("pipewire");
+    ASSERT_GT(daemon, 0);
+    ASSERT_EQ(procaudio::proc::comm(static_cast<uint32_t>(daemon)), "pipewire");
+    *killed_ns = monotonic_now_ns();
+    ASSERT_EQ(kill(daemon, SIGKILL), 0);
+  }
+
+  // The sink got on_error(kDeviceLost) within 2 s of `killed_ns`.
+  void expect_lost_within_2s(RecordingSink &sink, uint64_t killed_ns) {
+    ASSERT_TRUE(sink.wait([&] { return sink.errored_; }, 2000)) << "no on_error within 2 s";
+    const double delay_ms =
+        (static_cast<double>(sink.error_ns_) - static_cast<double>(killed_ns)) / 1e6;
+    std::printf("  on_error %.3f ms after SIGKILL: %s / %s\n", delay_ms,
+                sink.error_.message.c_str(), sink.error_.detail.c_str());
+    EXPECT_EQ(sink.error_.kind, ErrorKind::kDeviceLost);
+    EXPECT_LT(delay_ms, 2000.0);
   }
 
   // Starts tone_player with these arguments and waits until `streams` of its streams run.
@@ -1101,18 +1123,9 @@ TEST_F(PipeWireBackendTest, DaemonDeathIsAnErrorWithin2s) {
   spec.pid = static_cast<uint32_t>(target->pid());
   ASSERT_NO_FATAL_FAILURE(start_capture(backend, spec, sink, config_of()));
   capture_with_links(backend, sink, 2, 0.3);
-  const pid_t daemon = session_.daemon_pid("pipewire");
-  ASSERT_GT(daemon, 0);
-  ASSERT_EQ(procaudio::proc::comm(static_cast<uint32_t>(daemon)), "pipewire");
-  const uint64_t killed_ns = monotonic_now_ns();
-  ASSERT_EQ(kill(daemon, SIGKILL), 0);
-  ASSERT_TRUE(sink.wait([&] { return sink.errored_; }, 2000)) << "no on_error within 2 s";
-  const double delay_ms =
-      (static_cast<double>(sink.error_ns_) - static_cast<double>(killed_ns)) / 1e6;
-  std::printf("  on_error %.3f ms after SIGKILL: %s / %s\n", delay_ms, sink.error_.message.c_str(),
-              sink.error_.detail.c_str());
-  EXPECT_EQ(sink.error_.kind, ErrorKind::kDeviceLost);
-  EXPECT_LT(delay_ms, 2000.0);
+  uint64_t killed_ns = 0;
+  ASSERT_NO_FATAL_FAILURE(kill_daemon(&killed_ns));
+  ASSERT_NO_FATAL_FAILURE(expect_lost_within_2s(sink, killed_ns));
   const uint64_t stop_begin = monotonic_now_ns();
   backend.stop();
   backend.close();
@@ -1145,18 +1158,10 @@ TEST_F(PipeWireBackendTest, DaemonDeathEndsEveryBackendOnTheSharedConnection) {
   EXPECT_EQ(settled_thread_count("procaudio-pw", 1), 1)
       << "the two backends do not share a connection";
 
-  const pid_t daemon = session_.daemon_pid("pipewire");
-  ASSERT_GT(daemon, 0);
-  ASSERT_EQ(procaudio::proc::comm(static_cast<uint32_t>(daemon)), "pipewire");
-  const uint64_t killed_ns = monotonic_now_ns();
-  ASSERT_EQ(kill(daemon, SIGKILL), 0);
+  uint64_t killed_ns = 0;
+  ASSERT_NO_FATAL_FAILURE(kill_daemon(&killed_ns));
   for (RecordingSink *sink : {&sink_a, &sink_b}) {
-    ASSERT_TRUE(sink->wait([&] { return sink->errored_; }, 2000)) << "no on_error within 2 s";
-    const double delay_ms =
-        (static_cast<double>(sink->error_ns_) - static_cast<double>(killed_ns)) / 1e6;
-    std::printf("  on_error %.3f ms after SIGKILL: %s\n", delay_ms, sink->error_.message.c_str());
-    EXPECT_EQ(sink->error_.kind, ErrorKind::kDeviceLost);
-    EXPECT_LT(delay_ms, 2000.0);
+    ASSERT_NO_FATAL_FAILURE(expect_lost_within_2s(*sink, killed_ns));
   }
   uint64_t stop_begin = monotonic_now_ns();
   b.stop();
@@ -1173,10 +1178,7 @@ TEST_F(PipeWireBackendTest, DaemonDeathEndsEveryBackendOnTheSharedConnection) {
   EXPECT_EQ(dead.kind, ErrorKind::kDeviceLost) << dead.message;
 
   // The daemon back, on the same socket.
-  for (auto &child : children_) {
-    child->stop();
-  }
-  children_.clear();
+  stop_children();
   const std::string dir = session_.dir();
   session_.stop();
   std::string why;
