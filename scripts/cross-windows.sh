@@ -9,8 +9,10 @@
 #           unless the cache is valid; prints the prefix path on stdout.
 #   build   (ensures prefix) meson setup + compile this project into
 #           $PROCAUDIO_WIN_BUILD_DIR (default <repo>/build-win64) with
-#           -Dwasapi=enabled -Dpipewire=disabled; prints the plugin DLL path.
-#   test    (ensures prefix) meson test in that build dir, under wine.
+#           -Dwerror=true -Dwasapi=enabled -Dpipewire=disabled -Dbenchmarks=disabled
+#           (and $PROCAUDIO_WIN_MESON_ARGS); prints the plugin DLL path.
+#   test [ARGS...]  (ensures prefix) meson test in that build dir, under wine;
+#           ARGS go to meson test (e.g. --no-rebuild --repeat 5).
 #   env     print shell exports to use the prefix under wine:
 #             eval "$(scripts/cross-windows.sh env)"
 #   all     prefix, build, test.
@@ -601,7 +603,7 @@ main() {
     test)   shift; stage_test "$@" ;;
     env)    stage_env ;;
     __locked-prefix) locked_prefix "$2" ;;   # internal: see stage_prefix
-    all)    stage_build >/dev/null; stage_test ;;
+    all)    stage_build >/dev/null; stage_test --no-rebuild ;;
     -h|--help|help) awk 'NR > 1 && /^#/ { print; next } NR > 1 { exit }' "$0" ;;
     *) die "unknown stage '$1' (prefix|build|test|env|all)" ;;
   esac

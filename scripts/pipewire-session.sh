@@ -6,8 +6,8 @@
 #
 #   scripts/pipewire-session.sh start [--pulse] [--dir DIR] [--timeout SECONDS]
 #       starts the daemons, waits until PipeWire answers and the sink exists, prints
-#       `export ...` lines:      eval "$(scripts/pipewire-session.sh start)"
-#   scripts/pipewire-session.sh env    [--dir DIR]   prints the same `export ...` lines
+#       `unset ...` and `export ...` lines:  eval "$(scripts/pipewire-session.sh start)"
+#   scripts/pipewire-session.sh env    [--dir DIR]   prints the same lines
 #   scripts/pipewire-session.sh status [--dir DIR]   says what runs; exit 0 if all of it runs
 #   scripts/pipewire-session.sh stop   [--dir DIR]   kills the recorded pids, removes DIR
 #
@@ -77,6 +77,7 @@ in_session() {
 }
 
 print_env() {
+  echo "unset PIPEWIRE_REMOTE PIPEWIRE_CORE PULSE_SERVER"  # no other server for clients
   echo "export PROCAUDIO_PW_DIR='$dir'"
   echo "export XDG_RUNTIME_DIR='$runtime'"
   echo "export PIPEWIRE_RUNTIME_DIR='$runtime'"

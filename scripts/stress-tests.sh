@@ -6,9 +6,11 @@
 #
 #   scripts/stress-tests.sh [ROUNDS]   Linux rounds, default 3 (Windows: 5 x ROUNDS)
 #   PROCAUDIO_BUILD_DIR                the Linux build directory (default build-test)
+#   PROCAUDIO_WIN_BUILD_DIR            the Windows one, as for cross-windows.sh (build-win64)
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 build=${PROCAUDIO_BUILD_DIR:-build-test}
+win_build=${PROCAUDIO_WIN_BUILD_DIR:-build-win64}
 rounds=${1:-3}
 [[ -f $build/build.ninja ]] || { echo "no build in $build: run scripts/test.sh first" >&2; exit 1; }
 
@@ -19,24 +21,22 @@ load1=$!
 trap 'kill "$load0" "$load1" 2>/dev/null' EXIT
 
 fail=0
-if [[ -f build-win64/build.ninja ]]; then
+report() {  # $1: the meson test log of a failed run
+  fail=1
+  grep -E '^ *[0-9]+/[0-9]+ .*(FAIL|TIMEOUT)' "$1"
+  echo "   (details: $1)"
+}
+if [[ -f $win_build/build.ninja ]]; then
   echo "== Windows suites under wine, $((5 * rounds)) repeats"
-  log="build-win64/meson-logs/stress.txt"
-  if ! taskset -c 0,1 scripts/cross-windows.sh test --no-rebuild --repeat "$((5 * rounds))" \
-    >"$log" 2>&1; then
-    fail=1
-    grep -E '^ *[0-9]+/[0-9]+ .*(FAIL|TIMEOUT)' "$log"
-    echo "   (details: $log)"
-  fi
+  log=$win_build/meson-logs/stress.txt
+  taskset -c 0,1 scripts/cross-windows.sh test --no-rebuild --repeat "$((5 * rounds))" \
+    >"$log" 2>&1 || report "$log"
 fi
 for ((i = 1; i <= rounds; i++)); do
   echo "== Linux suites, round $i of $rounds"
   log=$build/meson-logs/stress-$i.txt
-  if ! taskset -c 0,1 meson test -C "$build" --no-rebuild --print-errorlogs >"$log" 2>&1; then
-    fail=1
-    grep -E '^ *[0-9]+/[0-9]+ .*(FAIL|TIMEOUT)' "$log"
-    echo "   (details: $log)"
-  fi
+  taskset -c 0,1 meson test -C "$build" --no-rebuild --print-errorlogs >"$log" 2>&1 ||
+    report "$log"
 done
 echo "== $([[ $fail == 0 ]] && echo "no failure" || echo "FAILURES: see above")"
 exit $fail

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Capture cost against the peers, in one run, on a private PipeWire session.
 
-For 1, 2 and 10 target processes (tone players), each capturer runs as its own process
-for a fixed time and captures every target:
+For each count of target processes (tone players) in --sources (default 1, 2 and 10),
+each capturer runs as its own process for a fixed time and captures every target:
   pipewireprocsrc   gst-launch-1.0 with one `pipewireprocsrc pid=...` branch per target
   pipewiresrc       gst-launch-1.0 with one `pipewiresrc target-object=... always-copy=true`
                     branch per target (the PipeWire GStreamer source, told which node)
@@ -76,10 +76,9 @@ def run_capturers(commands, seconds, daemon_pid):
     return cpu, daemon_cpu, rss
 
 
-def latency_run(build, pids, seconds):
+def latency_run(harness, pids, seconds):
     """pipewireprocsrc, one branch per pid, in the C++ harness `pipewire-latency` (probes in
     Python would measure the GIL: ten streaming threads queue on it). Returns its figures."""
-    harness = pathlib.Path(build) / "tests" / "bench" / "pipewire-latency"
     out = subprocess.run([str(harness), "--seconds", str(seconds), "--warmup", "1"]
                          + [str(p) for p in pids],
                          capture_output=True, text=True, timeout=seconds + 60)
@@ -103,8 +102,10 @@ def main():
     args = ap.parse_args()
     os.environ["PROCAUDIO_BUILD_DIR"] = args.build
     os.environ["GST_PLUGIN_PATH"] = str(pathlib.Path(args.build) / "gst")
+    harness = pathlib.Path(args.build) / "tests" / "bench" / "pipewire-latency"
+    assert harness.exists(), f"{harness} missing: build with -Dbenchmarks and -Dpipewire enabled"
     import numpy as np
-    from conftest import TONE_PLAYER, Session, start_session, stop_session
+    from pw_session import TONE_PLAYER, Session, start_session, stop_session
 
     session = Session(start_session())
     session.activate()
@@ -123,21 +124,21 @@ def main():
             pids = [p.pid for p in players[:n]]
             names = [f"bench_tone_{i}-0" for i in range(n)]  # node.name of stream 0
             caps = "audio/x-raw,format=F32LE,rate=48000,channels=2"
-            def ours(props=()):
+            def launch(sources):
                 return ["gst-launch-1.0", "-q"] + sum(
-                    (["pipewireprocsrc", f"pid={pid}", *props, "!", caps, "!", "fakesink",
-                      "sync=false"] for pid in pids), [])
+                    ([*src, "!", caps, "!", "fakesink", "sync=false"] for src in sources), [])
+            def ours(props=()):
+                return launch(["pipewireprocsrc", f"pid={pid}", *props] for pid in pids)
             # pipewiresrc needs fixed caps to connect, and always-copy not to stall.
-            peer = ["gst-launch-1.0", "-q"] + sum(
-                (["pipewiresrc", f"target-object={name}", "always-copy=true", "!", caps, "!",
-                  "fakesink", "sync=false"] for name in names), [])
+            peer = launch(["pipewiresrc", f"target-object={name}", "always-copy=true"]
+                          for name in names)
             records = [["pw-record", "--target", name, "-"] for name in names]
             # Rounds interleave the capturers so that a noisy stretch of the machine hits all
             # of them; the median of the rounds is reported, and the spread of the ratio.
             runs = {}
             for _ in range(args.rounds):
-                # The same with buffers of one 1024-frame quantum, as pipewiresrc pushes them.
                 for label, cmds in (("pipewireprocsrc", [ours()]),
+                                    # buffers of one 1024-frame quantum, as pipewiresrc's
                                     ("pipewireprocsrc@21ms", [ours(["latency-time=21334"])]),
                                     ("pipewiresrc", [peer]), ("pw-record", records)):
                     cpu, daemon_cpu, rss = run_capturers(cmds, args.seconds, daemon)
@@ -147,7 +148,7 @@ def main():
                    for label, rs in runs.items()}
             ratios = [o[0] / p[0] for o, p in zip(runs["pipewireprocsrc"], runs["pipewiresrc"])]
             row["ratio-range"] = (min(ratios), max(ratios))
-            lat = latency_run(args.build, pids, args.seconds)
+            lat = latency_run(harness, pids, args.seconds)
             row["latency"] = (lat["p50_ms"], lat["p99_ms"], lat["max_ms"],
                               lat["warmup_max_ms"], lat["frames_dropped"])
             results[n] = row

@@ -10,8 +10,8 @@
 // Prints one line of JSON: sources; chunks seen by the probes and pushed by the sources;
 // p50/p99/max over every chunk after the warm-up (start-up is not the steady state: the first
 // buffers wait for caps, allocation and every streaming thread starting at once), and the
-// worst chunk of the warm-up on its own; frames dropped. Exits 1 on a bus error or a
-// missing plugin.
+// worst chunk of the warm-up on its own; frames dropped. Exits 1 on a bus error, an end of
+// stream (a target exited), a failed start or a missing plugin; 2 on bad arguments.
 
 #include <gst/gst.h>
 
@@ -23,9 +23,11 @@
 
 namespace {
 
+// When the warm-up ends (monotonic us); set before the streaming threads start.
+gint64 warm_after_us = 0;
+
 struct Branch {
   GstElement *src = nullptr;
-  gint64 warm_after_us = 0;
   // Written only by this branch's streaming thread; read after the pipeline stopped.
   std::vector<double> steady_ms;
   double warmup_max_ms = 0.0;
@@ -47,7 +49,7 @@ GstPadProbeReturn on_buffer(GstPad *, GstPadProbeInfo *, gpointer user_data) {
   auto *branch = static_cast<Branch *>(user_data);
   const double ms = stat_of(branch->src, "latency-last") / 1e6;
   ++branch->chunks;
-  if (g_get_monotonic_time() >= branch->warm_after_us)
+  if (g_get_monotonic_time() >= warm_after_us)
     branch->steady_ms.push_back(ms);
   else
     branch->warmup_max_ms = std::max(branch->warmup_max_ms, ms);
@@ -111,10 +113,7 @@ int main(int argc, char **argv) {
     gst_object_unref(pad);
   }
 
-  const gint64 warm_after_us =
-      g_get_monotonic_time() + static_cast<gint64>(warmup * G_USEC_PER_SEC);
-  for (Branch &b : branches)
-    b.warm_after_us = warm_after_us;
+  warm_after_us = g_get_monotonic_time() + static_cast<gint64>(warmup * G_USEC_PER_SEC);
   int rc = 0;
   GstBus *bus = gst_element_get_bus(pipeline);
   if (gst_element_set_state(pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)

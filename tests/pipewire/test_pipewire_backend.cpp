@@ -132,7 +132,16 @@ class Session {
     const int rc = pclose(out);
     std::istringstream lines(text);
     std::string l;
+    std::vector<std::string> unset_names;
     while (std::getline(lines, l)) {
+      // unset NAME...  (variables that would send a client to another server)
+      if (l.rfind("unset ", 0) == 0) {
+        std::istringstream names(l.substr(6));
+        for (std::string name; names >> name;) {
+          unset_names.push_back(name);
+        }
+        continue;
+      }
       // export NAME='value'
       if (l.rfind("export ", 0) != 0) {
         continue;
@@ -153,11 +162,13 @@ class Session {
       return false;
     }
     dir_ = env_["PROCAUDIO_PW_DIR"];
-    for (const char *name :
-         {"XDG_RUNTIME_DIR", "PIPEWIRE_RUNTIME_DIR", "PULSE_SERVER", "PIPEWIRE_REMOTE"}) {
-      const char *old = std::getenv(name);
+    for (const auto &kv : env_) {
+      unset_names.push_back(kv.first);
+    }
+    for (const std::string &name : unset_names) {
+      const char *old = std::getenv(name.c_str());
       saved_[name] = old ? std::make_pair(true, std::string(old)) : std::make_pair(false, "");
-      unsetenv(name);
+      unsetenv(name.c_str());
     }
     for (const auto &kv : env_) {
       setenv(kv.first.c_str(), kv.second.c_str(), 1);
@@ -181,7 +192,6 @@ class Session {
         unsetenv(kv.first.c_str());
       }
     }
-    unsetenv("PROCAUDIO_PW_DIR");
     dir_.clear();
   }
 

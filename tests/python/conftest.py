@@ -3,7 +3,6 @@ processes playing tones, and helpers that run pipelines and analyse what they ca
 
 Everything here talks only to processes this test run started, and stops them by pid."""
 import os
-import pathlib
 import signal
 import subprocess
 import time
@@ -15,68 +14,12 @@ import gi
 
 gi.require_version("Gst", "1.0")
 gi.require_version("GstApp", "1.0")
-from gi.repository import Gst, GstApp  # noqa: E402
+from gi.repository import Gst, GstApp  # noqa: E402,F401 (AppSink methods need GstApp)
 
-from wav_analysis import RATE, dominant_frequency, level_dbfs, read_wav  # noqa: E402,F401
+from pw_session import BUILD, TONE_PLAYER, Session, start_session, stop_session  # noqa: E402
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-BUILD = pathlib.Path(os.environ.get("PROCAUDIO_BUILD_DIR", REPO / "build"))
-SESSION_SCRIPT = REPO / "scripts" / "pipewire-session.sh"
-TONE_PLAYER = BUILD / "tests" / "pipewire" / "tone_player"
 os.environ.setdefault("GST_PLUGIN_PATH", str(BUILD / "gst"))
 Gst.init(None)
-
-
-def start_session(pulse=False):
-    """Starts a private PipeWire + WirePlumber (+ pipewire-pulse); returns its environment."""
-    args = [str(SESSION_SCRIPT), "start"] + (["--pulse"] if pulse else [])
-    # A new session of its own, even while another one's environment is in force.
-    env = {k: v for k, v in os.environ.items() if k != "PROCAUDIO_PW_DIR"}
-    out = subprocess.run(args, check=True, capture_output=True, text=True, timeout=60,
-                         env=env).stdout
-    env = {}
-    for line in out.splitlines():
-        if line.startswith("export "):
-            key, _, value = line[len("export "):].partition("=")
-            env[key] = value.strip().strip("'\"")
-    return env
-
-
-def stop_session(env):
-    subprocess.run([str(SESSION_SCRIPT), "stop", "--dir", env["PROCAUDIO_PW_DIR"]],
-                   check=False, timeout=60)
-
-
-class Session:
-    """A private PipeWire session whose environment is in force in this process while used."""
-
-    def __init__(self, env):
-        self.env = env
-        self._saved = {}
-
-    # Variables that would send a client to some other PipeWire or PulseAudio server.
-    FOREIGN = ("PIPEWIRE_REMOTE", "PULSE_SERVER")
-
-    def activate(self):
-        for key in set(self.env) | set(self.FOREIGN):
-            self._saved[key] = os.environ.get(key)
-            os.environ.pop(key, None)
-        os.environ.update(self.env)
-
-    def deactivate(self):
-        for key, value in self._saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-    def pids(self):
-        """The daemons' pids, as the session script recorded them."""
-        state = pathlib.Path(self.env["PROCAUDIO_PW_DIR"])
-        pids = {}
-        for f in (state / "pids").glob("*.pid"):
-            pids[f.stem] = int(f.read_text().split()[0])
-        return pids
 
 
 @pytest.fixture(scope="session")
@@ -174,16 +117,14 @@ def run_capture(description, seconds):
     sink.connect("new-sample", on_sample)
     bus = pipeline.get_bus()
     result = {"buffers": buffers, "error": None}
-    ret = pipeline.set_state(Gst.State.PLAYING)
-    if ret == Gst.StateChangeReturn.FAILURE:
+    if pipeline.set_state(Gst.State.PLAYING) == Gst.StateChangeReturn.FAILURE:
         msg = bus.timed_pop_filtered(2 * Gst.SECOND, Gst.MessageType.ERROR)
         result["error"] = msg.parse_error() if msg else ("state change failed", "")
-        pipeline.set_state(Gst.State.NULL)
-        return result
-    msg = bus.timed_pop_filtered(int(seconds * Gst.SECOND),
-                                 Gst.MessageType.EOS | Gst.MessageType.ERROR)
-    if msg is not None and msg.type == Gst.MessageType.ERROR:
-        result["error"] = msg.parse_error()
+    else:
+        msg = bus.timed_pop_filtered(int(seconds * Gst.SECOND),
+                                     Gst.MessageType.EOS | Gst.MessageType.ERROR)
+        if msg is not None and msg.type == Gst.MessageType.ERROR:
+            result["error"] = msg.parse_error()
     result["base_time"] = pipeline.get_base_time()
     pipeline.set_state(Gst.State.NULL)
     src = pipeline.get_by_name("src")
@@ -193,7 +134,3 @@ def run_capture(description, seconds):
     samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
     result["samples"] = samples.reshape(-1, channels) if samples.size % channels == 0 else samples
     return result
-
-
-def audible(x, threshold=1e-3):
-    return np.abs(x) > threshold

@@ -10,10 +10,10 @@ import time
 import wave
 
 import numpy as np
-import pytest
 
-from conftest import (Gst, RATE, TONE_PLAYER, Session, audible, level_dbfs, read_wav,
-                      run_capture, start_session, stop_session)
+from conftest import Gst, run_capture
+from pw_session import TONE_PLAYER, Session, start_session, stop_session
+from wav_analysis import RATE, audible, level_dbfs, read_wav
 
 CAPS = "audio/x-raw,format=F32LE,rate=48000,channels=2"
 PLAYED_DB = 20 * np.log10(0.5)  # tone_player's default amplitude
@@ -223,19 +223,13 @@ def test_no_such_pid_fails_ready_to_paused_with_not_found(pw_session):
 
 def test_no_pipewire_reachable_names_the_socket_and_runtime_dir(pw_session):
     empty = tempfile.mkdtemp(prefix="procaudio-no-pw-")
-    saved = {k: os.environ.get(k) for k in ("XDG_RUNTIME_DIR", "PIPEWIRE_RUNTIME_DIR",
-                                            "PIPEWIRE_REMOTE")}
+    nowhere = Session({"XDG_RUNTIME_DIR": empty, "PIPEWIRE_RUNTIME_DIR": empty,
+                       "PIPEWIRE_REMOTE": None})
+    nowhere.activate()
     try:
-        os.environ["XDG_RUNTIME_DIR"] = empty
-        os.environ["PIPEWIRE_RUNTIME_DIR"] = empty
-        os.environ.pop("PIPEWIRE_REMOTE", None)
         result = capture("", 2.0)
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        nowhere.deactivate()
         shutil.rmtree(empty)
     assert result["error"] is not None
     error, debug = result["error"]

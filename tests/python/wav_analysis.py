@@ -43,3 +43,8 @@ def read_wav(path):
         pos += 8 + size + (size & 1)
     assert fmt is not None and samples is not None, "no fmt or data chunk"
     return fmt, samples
+
+
+def audible(x, threshold=1e-3):
+    """Where `x` is louder than digital near-silence."""
+    return np.abs(x) > threshold
