@@ -422,21 +422,17 @@ TEST_F(BackendTest, ExcludeTreeOfATarget) {
 }
 
 TEST_F(BackendTest, ProcessNameIsResolved) {
-  const std::wstring exe = testing::unique_child_copy();
-  ASSERT_FALSE(exe.empty());
-  {
-    ChildProcess child;
-    std::string why;
-    ASSERT_TRUE(child.start(30000, why, exe)) << why;
-    std::wstring file = exe.substr(exe.find_last_of(L"\\/") + 1);
-    TargetSpec target;
-    target.process_name.assign(file.begin(), file.end() - 4);  // ASCII, without ".exe"
-    ASSERT_FALSE(backend_->open(target));
-    EXPECT_EQ(backend_->resolved_pid(), child.pid());
-    EXPECT_EQ(activator_->requests().at(0).pid, child.pid());
-    backend_->close();
-  }
-  DeleteFileW(exe.c_str());
+  const testing::ChildCopy exe;
+  ASSERT_FALSE(exe.path().empty());
+  ChildProcess child;
+  std::string why;
+  ASSERT_TRUE(child.start(30000, why, exe.path())) << why;
+  TargetSpec target;
+  target.process_name = exe.stem();
+  ASSERT_FALSE(backend_->open(target));
+  EXPECT_EQ(backend_->resolved_pid(), child.pid());
+  EXPECT_EQ(activator_->requests().at(0).pid, child.pid());
+  backend_->close();
 }
 
 TEST_F(BackendTest, NoSuchProcess) {

@@ -6,7 +6,6 @@
 
 #include "test_support.h"
 #include "wasapi/process_util.h"
-#include "wasapi/win_string.h"
 
 namespace procaudio {
 namespace wasapi {
@@ -141,26 +140,23 @@ uint64_t creation_time(HANDLE process) {
 TEST(ProcessName, SeveralMatchesPickTheOldest) {
   // Two processes of one (unique) name, neither the other's parent: the older one wins
   // (equal creation times: the lower pid).
-  const std::wstring exe = testing::unique_child_copy();
-  ASSERT_FALSE(exe.empty());
-  const std::string name = to_utf8(exe.substr(exe.find_last_of(L"\\/") + 1));
-  {
-    ChildProcess a, b;
-    std::string why;
-    ASSERT_TRUE(a.start(20000, why, exe)) << why;
-    ASSERT_TRUE(b.start(20000, why, exe)) << why;
-    const uint64_t ta = creation_time(a.handle());
-    const uint64_t tb = creation_time(b.handle());
-    const uint32_t expected = ta < tb ? a.pid() : tb < ta ? b.pid() : std::min(a.pid(), b.pid());
-    uint32_t pid = 0;
-    ASSERT_FALSE(find_process_by_name(name, pid)) << name;
-    EXPECT_EQ(pid, expected);
-    // Without ".exe" and in another case too.
-    const std::string upper = to_upper(name.substr(0, name.size() - 4));
-    ASSERT_FALSE(find_process_by_name(upper, pid)) << upper;
-    EXPECT_EQ(pid, expected);
-  }
-  DeleteFileW(exe.c_str());
+  const testing::ChildCopy exe;
+  ASSERT_FALSE(exe.path().empty());
+  const std::string name = exe.stem() + ".exe";
+  ChildProcess a, b;
+  std::string why;
+  ASSERT_TRUE(a.start(20000, why, exe.path())) << why;
+  ASSERT_TRUE(b.start(20000, why, exe.path())) << why;
+  const uint64_t ta = creation_time(a.handle());
+  const uint64_t tb = creation_time(b.handle());
+  const uint32_t expected = ta < tb ? a.pid() : tb < ta ? b.pid() : std::min(a.pid(), b.pid());
+  uint32_t pid = 0;
+  ASSERT_FALSE(find_process_by_name(name, pid)) << name;
+  EXPECT_EQ(pid, expected);
+  // Without ".exe" and in another case too.
+  const std::string upper = to_upper(exe.stem());
+  ASSERT_FALSE(find_process_by_name(upper, pid)) << upper;
+  EXPECT_EQ(pid, expected);
 }
 
 TEST(ProcessName, NoSuchProcess) {

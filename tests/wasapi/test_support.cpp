@@ -24,18 +24,27 @@ std::wstring executable_path() {
   return std::wstring(path, n);
 }
 
-}  // namespace
-
+// With a trailing backslash.
 std::wstring executable_dir() {
   const std::wstring path = executable_path();
   const size_t slash = path.find_last_of(L"\\/");
   return slash == std::wstring::npos ? std::wstring() : path.substr(0, slash + 1);
 }
 
-std::string executable_stem() {
-  const std::wstring path = executable_path();
+std::wstring child_exe() {
+  return executable_dir() + L"wasapi-test-child.exe";
+}
+
+// A path's file name without ".exe", UTF-8.
+std::string file_stem(const std::wstring &path) {
   const std::wstring name = path.substr(path.find_last_of(L"\\/") + 1);
-  return to_utf8(name.substr(0, name.size() - 4));  // without ".exe"
+  return to_utf8(name.substr(0, name.size() - 4));
+}
+
+}  // namespace
+
+std::string executable_stem() {
+  return file_stem(executable_path());
 }
 
 std::string to_upper(std::string s) {
@@ -144,21 +153,29 @@ ChildProcess::~ChildProcess() {
   }
 }
 
-std::wstring unique_child_copy() {
+ChildCopy::ChildCopy() {
   static std::atomic<int> counter{0};
   wchar_t temp[MAX_PATH + 1];
   const DWORD n = GetTempPathW(MAX_PATH + 1, temp);
   if (n == 0) {
-    return {};
+    return;
   }
   const std::wstring path = std::wstring(temp, n) + L"procaudio-child-" +
                             std::to_wstring(GetCurrentProcessId()) + L"-" +
                             std::to_wstring(++counter) + L".exe";
-  const std::wstring source = executable_dir() + L"wasapi-test-child.exe";
-  if (!CopyFileW(source.c_str(), path.c_str(), FALSE)) {
-    return {};
+  if (CopyFileW(child_exe().c_str(), path.c_str(), FALSE)) {
+    path_ = path;
   }
-  return path;
+}
+
+ChildCopy::~ChildCopy() {
+  if (!path_.empty()) {
+    DeleteFileW(path_.c_str());
+  }
+}
+
+std::string ChildCopy::stem() const {
+  return file_stem(path_);
 }
 
 bool ChildProcess::start(uint32_t lifetime_ms, std::string &error, const std::wstring &exe_path) {
@@ -172,8 +189,7 @@ bool ChildProcess::start(uint32_t lifetime_ms, std::string &error, const std::ws
     error = "CreateEventW failed: " + std::to_string(GetLastError());
     return false;
   }
-  const std::wstring exe =
-      exe_path.empty() ? executable_dir() + L"wasapi-test-child.exe" : exe_path;
+  const std::wstring exe = exe_path.empty() ? child_exe() : exe_path;
   std::wstring command = L"\"" + exe + L"\" " + name + L" " + std::to_wstring(lifetime_ms);
   STARTUPINFOW si = {};
   si.cb = sizeof si;

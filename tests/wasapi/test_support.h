@@ -23,9 +23,6 @@ namespace testing {
 // True under wine (ntdll exports wine_get_version).
 bool running_under_wine();
 
-// The directory of this test executable, with a trailing backslash.
-std::wstring executable_dir();
-
 // This test executable's file name without ".exe", UTF-8.
 std::string executable_stem();
 
@@ -79,9 +76,21 @@ class RecordingSink final : public CaptureSink {
 };
 
 // A copy of wasapi-test-child.exe under a name no other process has (in %TEMP%), for
-// name lookups that other tests running at the same time must not disturb. The caller
-// deletes it. Empty on failure.
-std::wstring unique_child_copy();
+// name lookups that other tests running at the same time must not disturb. Deleted with
+// this object: declare it before the ChildProcess that runs it.
+class ChildCopy {
+ public:
+  ChildCopy();
+  ~ChildCopy();
+  ChildCopy(const ChildCopy &) = delete;
+  ChildCopy &operator=(const ChildCopy &) = delete;
+
+  const std::wstring &path() const { return path_; }  // empty if the copy failed
+  std::string stem() const;                           // its file name without ".exe"
+
+ private:
+  std::wstring path_;
+};
 
 // wasapi-test-child.exe, started with a named event: it exits (code 0) when the event is
 // set, or by itself (code 3) after `lifetime_ms`, so that it never outlives a failed test
@@ -94,7 +103,7 @@ class ChildProcess {
   ChildProcess &operator=(const ChildProcess &) = delete;
 
   // False (with `error` set) if it could not be started. `exe`: another copy of the child
-  // (unique_child_copy()), default: wasapi-test-child.exe beside this test.
+  // (ChildCopy::path()), default: wasapi-test-child.exe beside this test.
   bool start(uint32_t lifetime_ms, std::string &error, const std::wstring &exe = {});
   // Asks it to exit; returns at once.
   void request_exit();
