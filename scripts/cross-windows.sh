@@ -72,15 +72,6 @@ run_logged() {
 # Windows (wine) spelling of an absolute unix path: /a/b -> Z:/a/b
 winpath() { printf 'Z:%s' "$1"; }
 
-APT_UPDATED=0
-apt_update_once() {
-  if [ "$APT_UPDATED" = 0 ]; then
-    log "apt-get update"
-    apt-get update -qq >&2 || die "apt-get update failed"
-    APT_UPDATED=1
-  fi
-}
-
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
 }
@@ -89,7 +80,7 @@ as_root() {
 # One apt-get update at most, and only if something is missing: a binary
 # package, or the deb-src index (added from the machine's own mirrors).
 ensure_deps() {
-  local missing=() p need_update=0
+  local missing=() p src_missing=0
   for p in "${APT_PKGS[@]}"; do
     case "$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null)" in
       ii*) ;; *) missing+=("$p") ;;
@@ -97,10 +88,12 @@ ensure_deps() {
   done
   if ! have_src_index; then
     ensure_deb_src_configured
-    need_update=1
+    src_missing=1
   fi
-  [ ${#missing[@]} -gt 0 ] && need_update=1
-  [ "$need_update" = 1 ] && apt_update_once
+  if [ "$src_missing" = 1 ] || [ ${#missing[@]} -gt 0 ]; then
+    log "apt-get update"
+    as_root apt-get update -qq >&2 || die "apt-get update failed"
+  fi
   if [ ${#missing[@]} -gt 0 ]; then
     log "apt-get install ${missing[*]}"
     local alog=${TMPDIR:-/tmp}/procaudio-cross-apt.log
@@ -108,7 +101,9 @@ ensure_deps() {
       "${missing[@]}" >"$alog" 2>&1 \
       || { tail -n 30 "$alog" >&2; die "apt-get install failed (log: $alog)"; }
   fi
-  have_src_index || die "apt-cache showsrc glib2.0 finds nothing: no usable deb-src entry"
+  if [ "$src_missing" = 1 ]; then
+    have_src_index || die "apt-cache showsrc glib2.0 finds nothing: no usable deb-src entry"
+  fi
 }
 
 # True when apt knows Debian source packages (deb-src configured + indexed).
@@ -375,16 +370,20 @@ set_prefix_vars() {   # $1 = key
 # Resolve the prefix without installing anything (for `env`).
 resolve_prefix() {
   local key
-  if key=$(compute_key 2>/dev/null) && [ -f "$CACHE/prefix-$key/.procaudio-prefix-complete" ]; then
-    set_prefix_vars "$key"; return 0
+  if key=$(compute_key 2>/dev/null); then
+    set_prefix_vars "$key"
+    [ -f "$STAMP" ] && return 0
   fi
-  if [ -L "$CACHE/current" ] && [ -f "$CACHE/current/.procaudio-prefix-complete" ]; then
-    set_prefix_vars "$(basename "$(readlink "$CACHE/current")" | sed 's/^prefix-//')"
-    return 0
+  if [ -L "$CACHE/current" ]; then
+    key=$(readlink "$CACHE/current")
+    set_prefix_vars "${key#prefix-}"
+    [ -f "$STAMP" ] && return 0
   fi
   return 1
 }
 
+# What wine_env exports; stage_env prints the same.
+WINE_VARS=(WINEPREFIX WINEARCH WINEDEBUG WINEDLLOVERRIDES WINEPATH GST_PLUGIN_SYSTEM_PATH)
 wine_env() {
   export WINEPREFIX=$CACHE/wineprefix WINEARCH=win64 WINEDEBUG=-all
   export WINEDLLOVERRIDES='mscoree,mshtml='
@@ -587,7 +586,7 @@ stage_env() {
   resolve_prefix || die "no valid prefix in $CACHE: run '$0 prefix' first"
   wine_env
   local v
-  for v in WINEPREFIX WINEARCH WINEDEBUG WINEDLLOVERRIDES WINEPATH GST_PLUGIN_SYSTEM_PATH; do
+  for v in "${WINE_VARS[@]}"; do
     printf 'export %s=%q\n' "$v" "${!v}"
   done
   echo "# the project's plugin, for gst-inspect/gst-launch by hand; unset it for meson test"

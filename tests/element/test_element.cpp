@@ -1,5 +1,6 @@
 // GstProcAudioSrc through the scripted backend, observed as a user would: buffers and their
 // timestamps, offsets and flags at an appsink, messages on the bus, the stats property.
+#include <glib/gstdio.h>
 #include <gst/app/gstappsink.h>
 #include <gst/audio/audio.h>
 #include <gst/gst.h>
@@ -35,7 +36,7 @@ class TempWav {
   TempWav() {
     const int fd = g_mkstemp(path_);
     if (fd >= 0)
-      close(fd);
+      g_close(fd, nullptr);
     else
       path_[0] = '\0';
   }
