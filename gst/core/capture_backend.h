@@ -46,6 +46,10 @@ class CaptureBackend {
   // The formats start() accepts. Must not depend on open().
   virtual FormatCaps formats() const = 0;
 
+  // The format to capture in when downstream leaves the choice open (caps fixation): one of
+  // formats(), the one the OS converts least to. Valid after open().
+  virtual AudioFormat preferred_format() const { return AudioFormat{}; }
+
   // Resolves and checks the target (a validated spec) and connects to the audio service.
   // No audio flows yet.
   virtual CaptureError open(const TargetSpec &target) = 0;

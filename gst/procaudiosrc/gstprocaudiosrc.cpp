@@ -393,13 +393,40 @@ static GstStateChangeReturn gst_proc_audio_src_change_state(GstElement *element,
 
 // ---- Caps ----
 
+// Where downstream leaves the choice open: the backend's preferred format (the OS's own
+// rate, so that it does not resample), else F32LE, 48000 Hz, stereo.
 static GstCaps *gst_proc_audio_src_fixate(GstBaseSrc *basesrc, GstCaps *caps) {
+  GstProcAudioSrcState *state = STATE(GST_PROC_AUDIO_SRC(basesrc));
+  // The backend is set before the streaming thread starts and reset after it stopped.
+  const procaudio::AudioFormat preferred =
+      state->backend ? state->backend->preferred_format() : procaudio::AudioFormat{};
+  const char *format = preferred.sample_format == procaudio::SampleFormat::kS16LE
+                           ? GST_AUDIO_NE(S16)
+                           : GST_AUDIO_NE(F32);
+  // The base class keeps the first structure: if that one cannot have the format, a copy of
+  // the first that can goes in front of it.
+  GValue wanted = G_VALUE_INIT;
+  g_value_init(&wanted, G_TYPE_STRING);
+  g_value_set_static_string(&wanted, format);
+  auto allows = [&wanted](const GstStructure *s) {
+    const GValue *field = gst_structure_get_value(s, "format");
+    return field == nullptr || gst_value_intersect(nullptr, field, &wanted);
+  };
+  if (!allows(gst_caps_get_structure(caps, 0))) {
+    for (guint i = 1; i < gst_caps_get_size(caps); ++i) {
+      if (allows(gst_caps_get_structure(caps, i))) {
+        caps = gst_caps_merge(gst_caps_copy_nth(caps, i), caps);
+        break;
+      }
+    }
+  }
+  g_value_unset(&wanted);
   caps = gst_caps_make_writable(caps);
   for (guint i = 0; i < gst_caps_get_size(caps); ++i) {
     GstStructure *s = gst_caps_get_structure(caps, i);
-    gst_structure_fixate_field_string(s, "format", GST_AUDIO_NE(F32));
-    gst_structure_fixate_field_nearest_int(s, "rate", 48000);
-    gst_structure_fixate_field_nearest_int(s, "channels", 2);
+    gst_structure_fixate_field_string(s, "format", format);
+    gst_structure_fixate_field_nearest_int(s, "rate", static_cast<int>(preferred.rate));
+    gst_structure_fixate_field_nearest_int(s, "channels", static_cast<int>(preferred.channels));
   }
   return GST_BASE_SRC_CLASS(gst_proc_audio_src_parent_class)->fixate(basesrc, caps);
 }

@@ -31,7 +31,7 @@ struct _GstProcAudioSrcClass {
 G_END_DECLS
 
 // For a subclass's class_init: the formats its backend captures become the src pad template
-// (interleaved F32LE/S16LE; fixated to F32LE, 48000 Hz, 2 channels when downstream does not
-// care).
+// (interleaved F32LE/S16LE; fixated to the backend's preferred_format() when downstream does
+// not care).
 void gst_proc_audio_src_class_set_formats(GstProcAudioSrcClass *klass,
                                           const procaudio::FormatCaps &formats);

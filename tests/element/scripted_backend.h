@@ -53,6 +53,7 @@ class Scenario {
   CaptureError open_error;
   uint64_t latency_ns = 5'000'000;
   uint64_t idle_margin_ns = 20'000'000;
+  AudioFormat preferred;  // preferred_format()
 
   // ---- Observing (any thread) ----
   void release();
@@ -94,6 +95,7 @@ class ScriptedBackend final : public CaptureBackend {
   ~ScriptedBackend() override;
 
   FormatCaps formats() const override { return scenario_->formats; }
+  AudioFormat preferred_format() const override { return scenario_->preferred; }
   CaptureError open(const TargetSpec &target) override;
   CaptureError start(const CaptureConfig &config, CaptureSink &sink) override;
   void stop() override;

@@ -361,6 +361,38 @@ TEST(Caps, DefaultIsF32Stereo48kAndDownstreamCanChoose) {
   }
 }
 
+TEST(Caps, DownstreamLeavingTheChoiceOpenGetsTheBackendsPreferredFormat) {
+  // E.g. wasapiprocsrc prefers the rate the Windows audio engine mixes at, so that it does
+  // not resample; what downstream asks for still wins.
+  struct Case {
+    procaudio::AudioFormat preferred;
+    std::string downstream;
+    procaudio::AudioFormat expected;
+  } cases[] = {
+      {{procaudio::SampleFormat::kF32LE, 44100, 2},
+       "",
+       {procaudio::SampleFormat::kF32LE, 44100, 2}},
+      {{procaudio::SampleFormat::kS16LE, 44100, 1},
+       "",
+       {procaudio::SampleFormat::kS16LE, 44100, 1}},
+      {{procaudio::SampleFormat::kF32LE, 44100, 2},
+       "audio/x-raw,rate=48000",
+       {procaudio::SampleFormat::kF32LE, 48000, 2}},
+  };
+  for (const Case &k : cases) {
+    auto s = scenario();
+    s->preferred = k.preferred;
+    s->packets(1, {441}).exit();
+    Capture c(s, k.downstream);
+    ASSERT_NE(c.set_state(GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+    c.pull();
+    const procaudio::AudioFormat f = s->started_format();
+    EXPECT_EQ(f, k.expected) << k.downstream << ": "
+                             << procaudio::sample_format_name(f.sample_format) << " " << f.rate
+                             << " Hz " << f.channels << " ch";
+  }
+}
+
 // ---- Timestamp contract ----
 
 namespace {
