@@ -3,9 +3,8 @@
 #include <atomic>
 #include <mutex>
 #include <string>
-#include <system_error>
-#include <thread>
 
+#include "com_thread.h"
 #include "hresult.h"
 #include "unique_handle.h"
 
@@ -18,15 +17,23 @@ namespace {
 
 // The agile completion handler: the audio service calls it on one of its own threads (an
 // MTA worker); it only stores the result and signals an event the activating thread waits
-// on. Reference counted: after a timeout the pending operation still holds it.
+// on. Reference counted: after a timeout the pending operation still holds it. It also owns
+// the activation parameters the call is given: the operation may read them until it
+// completes, which can be after the activating thread gave up waiting and its stack is gone.
 class CompletionHandler final : public IActivateAudioInterfaceCompletionHandler,
                                 public IAgileObject {
  public:
-  CompletionHandler() : done_(CreateEventW(nullptr, TRUE, FALSE, nullptr)) {}
+  explicit CompletionHandler(const LoopbackTarget &target)
+      : done_(CreateEventW(nullptr, TRUE, FALSE, nullptr)), params_(activation_params_for(target)) {
+    variant_.vt = VT_BLOB;
+    variant_.blob.cbSize = sizeof params_;
+    variant_.blob.pBlobData = reinterpret_cast<BYTE *>(&params_);
+  }
   CompletionHandler(const CompletionHandler &) = delete;
   CompletionHandler &operator=(const CompletionHandler &) = delete;
 
   HANDLE done_event() const { return done_.get(); }
+  PROPVARIANT *activation_params() { return &variant_; }
 
   struct Result {
     HRESULT get_result_hr = E_PENDING;  // of GetActivateResult
@@ -88,6 +95,8 @@ class CompletionHandler final : public IActivateAudioInterfaceCompletionHandler,
 
   std::atomic<ULONG> refs_{1};
   UniqueHandle done_;
+  AUDIOCLIENT_ACTIVATION_PARAMS params_;
+  PROPVARIANT variant_ = {};  // VT_BLOB over params_
   std::mutex mutex_;
   Result result_;
 };
@@ -163,6 +172,16 @@ const SystemActivate &system_activate() {
 
 }  // namespace
 
+AUDIOCLIENT_ACTIVATION_PARAMS activation_params_for(const LoopbackTarget &target) {
+  AUDIOCLIENT_ACTIVATION_PARAMS params = {};
+  params.ActivationType = AUDIOCLIENT_ACTIVATION_TYPE_PROCESS_LOOPBACK;
+  params.ProcessLoopbackParams.TargetProcessId = target.pid;
+  params.ProcessLoopbackParams.ProcessLoopbackMode =
+      target.include_tree ? PROCESS_LOOPBACK_MODE_INCLUDE_TARGET_PROCESS_TREE
+                          : PROCESS_LOOPBACK_MODE_EXCLUDE_TARGET_PROCESS_TREE;
+  return params;
+}
+
 ProcessLoopbackActivator::ProcessLoopbackActivator(Logger log, uint32_t timeout_ms,
                                                    ActivateAudioInterfaceAsyncFn activate_fn)
     : log_(std::move(log)), timeout_ms_(timeout_ms), activate_fn_(std::move(activate_fn)) {}
@@ -170,25 +189,8 @@ ProcessLoopbackActivator::ProcessLoopbackActivator(Logger log, uint32_t timeout_
 CaptureError ProcessLoopbackActivator::activate(const LoopbackTarget &target,
                                                 ComPtr<IAudioClient> &client) {
   client.Reset();
-  CaptureError error;
   // Bounded: activate_here() waits at most timeout_ms for the completion handler.
-  try {
-    std::thread worker([&] {
-      const HRESULT co = CoInitializeEx(nullptr, COINIT_MULTITHREADED);
-      if (FAILED(co)) {
-        error = hresult_error(ErrorKind::kFailed, "Could not initialize COM for audio capture.",
-                              "CoInitializeEx(COINIT_MULTITHREADED)", co);
-        return;
-      }
-      error = activate_here(target, client);
-      CoUninitialize();
-    });
-    worker.join();
-  } catch (const std::system_error &e) {
-    error = {ErrorKind::kFailed, "Could not start a thread for audio activation.",
-             std::string("std::thread: ") + e.what()};
-  }
-  return error;
+  return run_on_mta_thread([&] { return activate_here(target, client); });
 }
 
 CaptureError ProcessLoopbackActivator::activate_here(const LoopbackTarget &target,
@@ -206,18 +208,7 @@ CaptureError ProcessLoopbackActivator::activate_here(const LoopbackTarget &targe
     return error;
   }
 
-  AUDIOCLIENT_ACTIVATION_PARAMS params = {};
-  params.ActivationType = AUDIOCLIENT_ACTIVATION_TYPE_PROCESS_LOOPBACK;
-  params.ProcessLoopbackParams.TargetProcessId = target.pid;
-  params.ProcessLoopbackParams.ProcessLoopbackMode =
-      target.include_tree ? PROCESS_LOOPBACK_MODE_INCLUDE_TARGET_PROCESS_TREE
-                          : PROCESS_LOOPBACK_MODE_EXCLUDE_TARGET_PROCESS_TREE;
-  PROPVARIANT variant = {};
-  variant.vt = VT_BLOB;
-  variant.blob.cbSize = sizeof params;
-  variant.blob.pBlobData = reinterpret_cast<BYTE *>(&params);
-
-  auto *raw_handler = new CompletionHandler();
+  auto *raw_handler = new CompletionHandler(target);
   ComPtr<IActivateAudioInterfaceCompletionHandler> handler;
   handler.Attach(raw_handler);
   if (raw_handler->done_event() == nullptr) {
@@ -227,8 +218,8 @@ CaptureError ProcessLoopbackActivator::activate_here(const LoopbackTarget &targe
 
   PA_DEBUG(log_, "activating process loopback: %s", describe(target).c_str());
   ComPtr<IActivateAudioInterfaceAsyncOperation> operation;
-  const HRESULT hr = fn(VIRTUAL_AUDIO_DEVICE_PROCESS_LOOPBACK, __uuidof(IAudioClient), &variant,
-                        handler.Get(), operation.GetAddressOf());
+  const HRESULT hr = fn(VIRTUAL_AUDIO_DEVICE_PROCESS_LOOPBACK, __uuidof(IAudioClient),
+                        raw_handler->activation_params(), handler.Get(), operation.GetAddressOf());
   if (FAILED(hr)) {
     CaptureError error = activation_error(hr, call, target);
     PA_ERROR(log_, "%s (%s)", error.message.c_str(), error.detail.c_str());

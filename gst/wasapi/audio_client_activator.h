@@ -30,12 +30,20 @@ struct LoopbackTarget {
   bool include_tree = true;  // false: everything except that tree
 };
 
+// The VT_BLOB that ActivateAudioInterfaceAsync is given for `target`.
+AUDIOCLIENT_ACTIVATION_PARAMS activation_params_for(const LoopbackTarget &target);
+
 class AudioClientActivator {
  public:
   virtual ~AudioClientActivator() = default;
   // A process-loopback audio client for `target`, not initialized yet. Blocks, bounded.
+  // May be called again, from the capture thread, for a fresh client.
   virtual CaptureError activate(const LoopbackTarget &target,
                                 Microsoft::WRL::ComPtr<IAudioClient> &client) = 0;
+  // Whether the clients need AUDCLNT_STREAMFLAGS_LOOPBACK at Initialize: true for process
+  // loopback; false for the clients of a capture endpoint, which the tests hand the capture
+  // loop to run it against a real WASAPI implementation.
+  virtual bool loopback() const { return true; }
 };
 
 // ActivateAudioInterfaceAsync's signature.

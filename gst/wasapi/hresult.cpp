@@ -39,6 +39,8 @@ constexpr Known kKnownHresults[] = {
      "This operation returned because the "
      "timeout period expired"},
     {0x80010106u, "RPC_E_CHANGED_MODE", "Cannot change thread mode after it is set"},
+    {0x80010108u, "RPC_E_DISCONNECTED", "The object invoked has disconnected from its clients"},
+    {0x800706BAu, "HRESULT_FROM_WIN32(RPC_S_SERVER_UNAVAILABLE)", "The RPC server is unavailable"},
     {0x800401F0u, "CO_E_NOTINITIALIZED", "CoInitialize has not been called"},
     {0x80040154u, "REGDB_E_CLASSNOTREG", "Class not registered"},
     {0x08890001u, "AUDCLNT_S_BUFFER_EMPTY", "The capture buffer holds no packet"},

@@ -1,6 +1,15 @@
-// The process-loopback activation parameters (Windows SDK 10.0.20348+:
-// <audioclientactivationparams.h>). mingw-w64 10 lacks that header: the definitions below
-// are the SDK's, byte for byte, used only when the header is not there.
+// The process-loopback activation parameters of the Windows SDK's
+// <audioclientactivationparams.h> (10.0.20348 and later).
+//
+// The header being there is not enough: the SDK declares everything in it only when
+// NTDDI_VERSION >= NTDDI_WIN10_FE (and for the APP partition). This project targets every
+// Windows 10 (_WIN32_WINNT 0x0A00, so NTDDI_VERSION 0x0A000000), so that the plugin loads on
+// builds without process loopback and says what is missing; with the Visual Studio 2022 SDK
+// the header is found and declares nothing. So the choice is made on what it declared:
+// VIRTUAL_AUDIO_DEVICE_PROCESS_LOOPBACK is declared in the same block as the types. mingw-w64
+// 10 has no such header at all. The definitions below are the SDK's, byte for byte.
+// tests/wasapi/sdk-standin/ compiles every WASAPI source against a copy of the SDK's gating,
+// in both states.
 #pragma once
 
 #include <windows.h>
@@ -8,11 +17,13 @@
 #if defined(__has_include)
 #if __has_include(<audioclientactivationparams.h>)
 #include <audioclientactivationparams.h>
-#define PROCAUDIO_HAVE_AUDIOCLIENTACTIVATIONPARAMS_H 1
 #endif
 #endif
 
-#if !defined(PROCAUDIO_HAVE_AUDIOCLIENTACTIVATIONPARAMS_H)
+#if !defined(VIRTUAL_AUDIO_DEVICE_PROCESS_LOOPBACK)
+
+// Set when these definitions are this file's own (the tests check which were used).
+#define PROCAUDIO_OWN_PROCESS_LOOPBACK_PARAMS 1
 
 // The virtual device ActivateAudioInterfaceAsync activates a process-loopback client on.
 #define VIRTUAL_AUDIO_DEVICE_PROCESS_LOOPBACK L"VAD\\Process_Loopback"

@@ -102,16 +102,8 @@ std::wstring strip_exe(const std::wstring &name) {
   return name;
 }
 
-uint64_t creation_time_of(uint32_t pid) {
-  UniqueHandle process(OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid));
-  if (!process.valid()) {
-    return 0;
-  }
-  FILETIME created, exited, kernel, user;
-  if (!GetProcessTimes(process.get(), &created, &exited, &kernel, &user)) {
-    return 0;
-  }
-  return (static_cast<uint64_t>(created.dwHighDateTime) << 32) | created.dwLowDateTime;
+uint64_t filetime_value(const FILETIME &t) {
+  return (static_cast<uint64_t>(t.dwHighDateTime) << 32) | t.dwLowDateTime;
 }
 
 }  // namespace
@@ -168,8 +160,17 @@ uint32_t pick_root_process(const std::vector<ProcessEntry> &processes, const std
   return best != nullptr ? best->pid : 0;
 }
 
-CaptureError list_processes(std::vector<ProcessEntry> &processes) {
+uint64_t system_time_now() {
+  FILETIME now;
+  GetSystemTimeAsFileTime(&now);
+  return filetime_value(now);
+}
+
+CaptureError list_processes(std::vector<ProcessEntry> &processes, uint64_t *snapshot_time) {
   processes.clear();
+  if (snapshot_time != nullptr) {
+    *snapshot_time = system_time_now();
+  }
   UniqueHandle snapshot(CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0));
   if (!snapshot.valid()) {
     return win32_error(ErrorKind::kFailed, "Could not list the running processes.",
@@ -191,28 +192,74 @@ CaptureError list_processes(std::vector<ProcessEntry> &processes) {
   return {};
 }
 
-CaptureError find_process_by_name(const std::string &name, uint32_t &pid) {
-  pid = 0;
-  const std::wstring wanted = to_utf16(name);
-  std::vector<ProcessEntry> processes;
-  if (CaptureError error = list_processes(processes)) {
+CaptureError open_listed_process(uint32_t pid, uint64_t snapshot_time, UniqueHandle &process,
+                                 uint64_t &creation_time) {
+  creation_time = 0;
+  if (CaptureError error = open_process(pid, process)) {
     return error;
   }
-  // Creation times only for the candidates: opening every process would be slow.
-  for (ProcessEntry &p : processes) {
-    if (process_name_matches(p.exe, wanted)) {
-      p.creation_time = creation_time_of(p.pid);
-    }
+  FILETIME created, exited, kernel, user;
+  if (!GetProcessTimes(process.get(), &created, &exited, &kernel, &user)) {
+    return {};  // PROCESS_QUERY_LIMITED_INFORMATION allows it; unknown: trust the snapshot
   }
-  pid = pick_root_process(processes, wanted);
-  if (pid == 0) {
+  creation_time = filetime_value(created);
+  if (creation_time > snapshot_time) {
+    process.reset();
     return {ErrorKind::kNotFound,
-            "There is no such process: no running process is named '" + name +
-                "'. Check the name in Task Manager's Details tab (e.g. chrome.exe).",
-            "Toolhelp32 snapshot: " + std::to_string(processes.size()) +
-                " processes, none named '" + name + "' (case-insensitive, .exe optional)"};
+            "There is no such process: process " + std::to_string(pid) +
+                " exited while it was being looked up, and its pid was reused.",
+            "GetProcessTimes: created at " + std::to_string(creation_time) +
+                ", after the process snapshot (" + std::to_string(snapshot_time) +
+                ", FILETIME units)"};
   }
   return {};
+}
+
+CaptureError find_process_by_name(const std::string &name, uint32_t &pid, UniqueHandle &process) {
+  pid = 0;
+  process.reset();
+  const std::wstring wanted = to_utf16(name);
+  std::vector<ProcessEntry> processes;
+  uint64_t snapshot_time = 0;
+  if (CaptureError error = list_processes(processes, &snapshot_time)) {
+    return error;
+  }
+  // Only the candidates are opened (opening every process would be slow); their creation
+  // times order them. One that exited or whose pid was reused since the snapshot is dropped.
+  std::vector<ProcessEntry> candidates;
+  std::vector<UniqueHandle> handles;
+  std::vector<CaptureError> refusals;  // of the candidates that could not be opened
+  for (const ProcessEntry &p : processes) {
+    if (p.pid == 0 || !process_name_matches(p.exe, wanted)) {
+      continue;
+    }
+    ProcessEntry candidate = p;
+    UniqueHandle handle;
+    const CaptureError error =
+        open_listed_process(p.pid, snapshot_time, handle, candidate.creation_time);
+    if (error && error.kind == ErrorKind::kNotFound) {
+      continue;
+    }
+    candidates.push_back(std::move(candidate));
+    handles.push_back(std::move(handle));
+    refusals.push_back(error);
+  }
+  const uint32_t root = pick_root_process(candidates, wanted);
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    if (candidates[i].pid == root) {
+      if (refusals[i]) {
+        return refusals[i];  // the one to capture cannot be opened (access denied)
+      }
+      pid = root;
+      process = std::move(handles[i]);
+      return {};
+    }
+  }
+  return {ErrorKind::kNotFound,
+          "There is no such process: no running process is named '" + name +
+              "'. Check the name in Task Manager's Details tab (e.g. chrome.exe).",
+          "Toolhelp32 snapshot: " + std::to_string(processes.size()) + " processes, none named '" +
+              name + "' (case-insensitive, .exe optional)"};
 }
 
 }  // namespace wasapi

@@ -57,11 +57,27 @@ bool process_name_matches(const std::wstring &exe, const std::wstring &wanted);
 // roots, the oldest (unknown creation times last, then the lowest pid). 0 if none matches.
 uint32_t pick_root_process(const std::vector<ProcessEntry> &processes, const std::wstring &wanted);
 
-// Every running process (Toolhelp32 snapshot), with creation times where readable.
-CaptureError list_processes(std::vector<ProcessEntry> &processes);
+// Every running process (Toolhelp32 snapshot; no creation times). `snapshot_time`, when
+// given: the system time (FILETIME units) just before the snapshot was taken.
+CaptureError list_processes(std::vector<ProcessEntry> &processes,
+                            uint64_t *snapshot_time = nullptr);
 
-// `name` (UTF-8) -> pid through pick_root_process(); no match -> kNotFound.
-CaptureError find_process_by_name(const std::string &name, uint32_t &pid);
+// The system time now, in FILETIME units (100 ns since 1601), as GetProcessTimes gives
+// creation times.
+uint64_t system_time_now();
+
+// Opens `pid` as open_process() does, and checks that it is the process a snapshot taken at
+// `snapshot_time` listed under that pid: a pid is reused only after its process is gone, so a
+// process created after the snapshot is another one (kNotFound, "reused"). `creation_time`:
+// the opened process's.
+CaptureError open_listed_process(uint32_t pid, uint64_t snapshot_time, UniqueHandle &process,
+                                 uint64_t &creation_time);
+
+// `name` (UTF-8) -> the root process of that name (pick_root_process()), opened as
+// open_process() does. Each candidate is opened while the snapshot is fresh and checked with
+// open_listed_process(), so the handle returned is the process the snapshot named, never one
+// that reused its pid since. No match -> kNotFound.
+CaptureError find_process_by_name(const std::string &name, uint32_t &pid, UniqueHandle &process);
 
 }  // namespace wasapi
 }  // namespace procaudio

@@ -4,7 +4,11 @@
 // (windows.h first)
 #include <objbase.h>
 
+#include <algorithm>
+
 #include "audio_client_activator.h"
+#include "com_thread.h"
+#include "endpoints.h"
 #include "hresult.h"
 #include "process_util.h"
 #include "unique_handle.h"
@@ -22,6 +26,7 @@ struct WasapiBackend::Impl {
 
   bool opened = false;
   LoopbackTarget loopback;
+  AudioFormat preferred;
   UniqueHandle process;  // the target, held from open() to close(); none without a target
 
   // Keeps the multithreaded apartment alive from open() to close(): the audio client is
@@ -35,6 +40,15 @@ struct WasapiBackend::Impl {
     return activator->activate(loopback, client);
   }
 };
+
+AudioFormat WasapiBackend::preferred_format_for(uint32_t mix_rate) {
+  AudioFormat format;  // F32LE, 48000 Hz, stereo
+  const FormatCaps caps = supported_formats();
+  if (std::find(caps.rates.begin(), caps.rates.end(), mix_rate) != caps.rates.end()) {
+    format.rate = mix_rate;
+  }
+  return format;
+}
 
 FormatCaps WasapiBackend::supported_formats() {
   FormatCaps caps;
@@ -65,6 +79,10 @@ FormatCaps WasapiBackend::formats() const {
   return supported_formats();
 }
 
+AudioFormat WasapiBackend::preferred_format() const {
+  return impl_->preferred;
+}
+
 CaptureError WasapiBackend::open(const TargetSpec &target) {
   close();
   Impl &s = *impl_;
@@ -87,17 +105,19 @@ CaptureError WasapiBackend::open(const TargetSpec &target) {
 
   uint32_t pid = target.pid;
   if (pid == 0 && !target.process_name.empty()) {
-    if (CaptureError error = find_process_by_name(target.process_name, pid)) {
+    // Opened as it is looked up: the handle is the process the lookup named.
+    if (CaptureError error = find_process_by_name(target.process_name, pid, s.process)) {
       PA_ERROR(s.log, "%s (%s)", error.message.c_str(), error.detail.c_str());
       return error;
     }
     PA_INFO(s.log, "process '%s' is pid %u", target.process_name.c_str(), pid);
-  }
-  if (pid != 0) {
+  } else if (pid != 0) {
     if (CaptureError error = open_process(pid, s.process)) {
       PA_ERROR(s.log, "%s (%s)", error.message.c_str(), error.detail.c_str());
       return error;
     }
+  }
+  if (pid != 0) {
     s.loopback.pid = pid;
     s.loopback.include_tree = target.mode == TargetMode::kIncludeTree;
   } else {
@@ -116,6 +136,20 @@ CaptureError WasapiBackend::open(const TargetSpec &target) {
     close();
     return error;
   }
+
+  uint32_t mix_rate = 0;
+  const CaptureError mix_error =
+      s.options.query_mix_rate
+          ? s.options.query_mix_rate(mix_rate)
+          : run_on_mta_thread([&mix_rate] { return default_render_mix_rate(mix_rate); });
+  if (mix_error) {
+    PA_DEBUG(s.log, "default render mix rate unknown (%s: %s)", mix_error.message.c_str(),
+             mix_error.detail.c_str());
+    mix_rate = 0;
+  }
+  s.preferred = preferred_format_for(mix_rate);
+  PA_DEBUG(s.log, "default render endpoint mixes at %u Hz: %u Hz preferred", mix_rate,
+           s.preferred.rate);
   s.opened = true;
   return {};
 }
@@ -136,8 +170,10 @@ CaptureError WasapiBackend::start(const CaptureConfig &config, CaptureSink &sink
   CaptureStreamSettings settings;
   settings.format = config.format;
   settings.buffer_ns = config.buffer_ns;
+  settings.loopback = s.activator->loopback();
   settings.wake_interval_ms = s.options.wake_interval_ms;
   settings.idle_after_ns = kIdleMarginNs;
+  settings.exit_drain_ns = s.options.exit_drain_ns;
   settings.startup_timeout_ms = s.options.startup_timeout_ms;
 
   // A client is initialized once, for one format; a new format (or a client that failed)
@@ -155,7 +191,10 @@ CaptureError WasapiBackend::start(const CaptureConfig &config, CaptureSink &sink
         return error;
       }
     }
-    s.capture.reset(new WasapiCapture(std::move(client), settings, s.log));
+    // Impl outlives the capture: the retry's fresh client comes from the same activator.
+    s.capture.reset(new WasapiCapture(
+        std::move(client), [&s](ComPtr<IAudioClient> &fresh) { return s.activate(fresh); },
+        settings, s.log));
   }
   if (CaptureError error = s.capture->start(sink, s.process.valid() ? s.process.get() : nullptr)) {
     PA_ERROR(s.log, "%s (%s)", error.message.c_str(), error.detail.c_str());
@@ -178,6 +217,7 @@ void WasapiBackend::close() {
   s.fresh_client.Reset();
   s.process.reset();
   s.loopback = {};
+  s.preferred = {};
   s.opened = false;
   if (s.mta_cookie != nullptr) {
     CoDecrementMTAUsage(s.mta_cookie);
@@ -191,6 +231,14 @@ uint64_t WasapiBackend::latency_ns() const {
 
 uint64_t WasapiBackend::idle_margin_ns() const {
   return kIdleMarginNs;
+}
+
+const char *WasapiBackend::initialize_variant() const {
+  return impl_->capture ? impl_->capture->accepted_variant() : nullptr;
+}
+
+WakeCounts WasapiBackend::wake_counts() const {
+  return impl_->capture ? impl_->capture->wake_counts() : WakeCounts{};
 }
 
 uint32_t WasapiBackend::resolved_pid() const {

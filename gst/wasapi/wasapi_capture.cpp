@@ -15,6 +15,9 @@ namespace wasapi {
 
 namespace {
 
+// HRESULT_FROM_WIN32(RPC_S_SERVER_UNAVAILABLE), which is not a constant expression.
+constexpr HRESULT kRpcServerUnavailable = static_cast<HRESULT>(0x800706BAu);
+
 // KSDATAFORMAT_SUBTYPE_PCM and _IEEE_FLOAT (ksmedia.h), written out: no ksuser.lib, no
 // INITGUID games, the same on every SDK.
 constexpr GUID kSubtypePcm = {
@@ -24,20 +27,51 @@ constexpr GUID kSubtypeIeeeFloat = {
 
 // A failure of the running stream (`call` failed with `hr`).
 CaptureError stream_error(HRESULT hr, const char *call) {
-  if (hr == AUDCLNT_E_DEVICE_INVALIDATED || hr == AUDCLNT_E_RESOURCES_INVALIDATED) {
-    return hresult_error(ErrorKind::kDeviceLost,
-                         "The captured audio stream was invalidated: the audio device was "
-                         "removed or reconfigured, or the audio service restarted.",
-                         call, hr);
+  switch (hr) {
+    case AUDCLNT_E_DEVICE_INVALIDATED:
+    case AUDCLNT_E_RESOURCES_INVALIDATED:
+      return hresult_error(ErrorKind::kDeviceLost,
+                           "The captured audio stream was invalidated: the audio device was "
+                           "removed or reconfigured, or the audio service restarted.",
+                           call, hr);
+    case RPC_E_DISCONNECTED:
+    case kRpcServerUnavailable:
+      return hresult_error(ErrorKind::kDeviceLost,
+                           "The Windows audio service went away while capturing (it was "
+                           "restarted or stopped).",
+                           call, hr);
+    case AUDCLNT_E_SERVICE_NOT_RUNNING:
+      return hresult_error(ErrorKind::kDeviceLost,
+                           "The Windows Audio service stopped while capturing.", call, hr);
+    default:
+      return hresult_error(ErrorKind::kFailed, "Reading the captured audio failed.", call, hr);
   }
-  if (hr == AUDCLNT_E_SERVICE_NOT_RUNNING) {
-    return hresult_error(ErrorKind::kDeviceLost,
-                         "The Windows Audio service stopped while capturing.", call, hr);
-  }
-  return hresult_error(ErrorKind::kFailed, "Reading the captured audio failed.", call, hr);
+}
+
+// What Initialize answers when it does not take the stream flags or the format: the next
+// variant is tried.
+bool initialize_refused(HRESULT hr) {
+  return hr == E_INVALIDARG || hr == AUDCLNT_E_UNSUPPORTED_FORMAT ||
+         hr == AUDCLNT_E_INVALID_STREAM_FLAG;
 }
 
 }  // namespace
+
+InitializeVariant initialize_variant(bool loopback, int index) {
+  const DWORD convert =
+      AUDCLNT_STREAMFLAGS_AUTOCONVERTPCM | AUDCLNT_STREAMFLAGS_SRC_DEFAULT_QUALITY;
+  if (loopback) {
+    const DWORD base = AUDCLNT_STREAMFLAGS_LOOPBACK | AUDCLNT_STREAMFLAGS_EVENTCALLBACK;
+    return index == 0 ? InitializeVariant{base | convert,
+                                          "LOOPBACK | EVENTCALLBACK | AUTOCONVERTPCM | "
+                                          "SRC_DEFAULT_QUALITY"}
+                      : InitializeVariant{base, "LOOPBACK | EVENTCALLBACK"};
+  }
+  const DWORD base = AUDCLNT_STREAMFLAGS_EVENTCALLBACK;
+  return index == 0 ? InitializeVariant{base | convert,
+                                        "EVENTCALLBACK | AUTOCONVERTPCM | SRC_DEFAULT_QUALITY"}
+                    : InitializeVariant{base, "EVENTCALLBACK"};
+}
 
 WAVEFORMATEXTENSIBLE make_wave_format(const AudioFormat &format) {
   WAVEFORMATEXTENSIBLE wf = {};
@@ -68,9 +102,10 @@ std::string describe_format(const AudioFormat &format) {
          (format.channels == 1 ? " channel" : " channels");
 }
 
-WasapiCapture::WasapiCapture(ComPtr<IAudioClient> client, const CaptureStreamSettings &settings,
-                             Logger log)
+WasapiCapture::WasapiCapture(ComPtr<IAudioClient> client, Reactivate reactivate,
+                             const CaptureStreamSettings &settings, Logger log)
     : client_(std::move(client)),
+      reactivate_(std::move(reactivate)),
       settings_(settings),
       log_(std::move(log)),
       audio_event_(CreateEventW(nullptr, FALSE, FALSE, nullptr)),
@@ -133,48 +168,71 @@ void WasapiCapture::report_started(const CaptureError &error) {
   SetEvent(started_event_.get());
 }
 
-CaptureError WasapiCapture::prepare() {
+CaptureError WasapiCapture::initialize() {
   const AudioFormat &format = settings_.format;
+  const WAVEFORMATEXTENSIBLE wf = make_wave_format(format);
+  const REFERENCE_TIME duration = buffer_duration_for(settings_.buffer_ns);
+  std::string refusals;  // every variant refused, for the error's detail
+  HRESULT hr = E_FAIL;
+  for (int i = 0; i < kInitializeVariants; ++i) {
+    const InitializeVariant variant = initialize_variant(settings_.loopback, i);
+    if (i > 0) {
+      // A client whose Initialize failed is not tried again: a fresh one.
+      if (!reactivate_) {
+        break;
+      }
+      if (CaptureError error = reactivate_(client_)) {
+        return error;
+      }
+    }
+    hr = client_->Initialize(AUDCLNT_SHAREMODE_SHARED, variant.flags, duration, 0,
+                             reinterpret_cast<const WAVEFORMATEX *>(&wf), nullptr);
+    if (SUCCEEDED(hr)) {
+      accepted_variant_ = variant.name;
+      PA_INFO(log_, "audio client initialized: %s, buffer %lld00 ns, flags %s",
+              describe_format(format).c_str(), static_cast<long long>(duration), variant.name);
+      break;
+    }
+    const std::string call = std::string("IAudioClient::Initialize(SHARED, ") + variant.name + ")";
+    refusals += (refusals.empty() ? "" : "; ") + call + " failed: " + format_hresult(hr);
+    if (!initialize_refused(hr)) {
+      break;
+    }
+    PA_DEBUG(log_, "%s refused: %s", call.c_str(), format_hresult(hr).c_str());
+  }
+  if (FAILED(hr)) {
+    if (initialize_refused(hr)) {
+      return {ErrorKind::kFormatRefused,
+              "Windows refused to capture in " + describe_format(format) + kSupportedFormatsAdvice,
+              refusals};
+    }
+    if (hr == AUDCLNT_E_DEVICE_INVALIDATED || hr == AUDCLNT_E_SERVICE_NOT_RUNNING) {
+      return {ErrorKind::kBackendUnavailable,
+              "The Windows audio service could not set up the capture.", refusals};
+    }
+    return {ErrorKind::kFailed, "Setting up the capture (" + describe_format(format) + ") failed.",
+            refusals};
+  }
+  hr = client_->GetService(__uuidof(IAudioCaptureClient),
+                           reinterpret_cast<void **>(capture_client_.ReleaseAndGetAddressOf()));
+  if (FAILED(hr)) {
+    return hresult_error(ErrorKind::kFailed, "Setting up the capture failed.",
+                         "IAudioClient::GetService(IAudioCaptureClient)", hr);
+  }
+  hr = client_->SetEventHandle(audio_event_.get());
+  if (FAILED(hr)) {
+    return hresult_error(ErrorKind::kFailed, "Setting up the capture failed.",
+                         "IAudioClient::SetEventHandle", hr);
+  }
+  initialized_ = true;
+  return {};
+}
+
+CaptureError WasapiCapture::prepare() {
   if (!initialized_) {
-    WAVEFORMATEXTENSIBLE wf = make_wave_format(format);
-    // LOOPBACK | EVENTCALLBACK as every loopback capture; AUTOCONVERTPCM as Microsoft's
-    // ApplicationLoopback sample: the audio engine converts the mix to the requested
-    // format (the client cannot report its own: GetMixFormat is E_NOTIMPL here).
-    const DWORD flags = AUDCLNT_STREAMFLAGS_LOOPBACK | AUDCLNT_STREAMFLAGS_EVENTCALLBACK |
-                        AUDCLNT_STREAMFLAGS_AUTOCONVERTPCM;
-    const REFERENCE_TIME duration = buffer_duration_for(settings_.buffer_ns);
-    HRESULT hr = client_->Initialize(AUDCLNT_SHAREMODE_SHARED, flags, duration, 0,
-                                     reinterpret_cast<const WAVEFORMATEX *>(&wf), nullptr);
-    if (FAILED(hr)) {
-      const char *call = "IAudioClient::Initialize(SHARED, LOOPBACK | EVENTCALLBACK)";
-      if (hr == AUDCLNT_E_UNSUPPORTED_FORMAT || hr == E_INVALIDARG) {
-        return hresult_error(
-            ErrorKind::kFormatRefused,
-            "Windows refused to capture in " + describe_format(format) + kSupportedFormatsAdvice,
-            call, hr);
-      }
-      if (hr == AUDCLNT_E_DEVICE_INVALIDATED || hr == AUDCLNT_E_SERVICE_NOT_RUNNING) {
-        return hresult_error(ErrorKind::kBackendUnavailable,
-                             "The Windows audio service could not set up the capture.", call, hr);
-      }
-      return hresult_error(ErrorKind::kFailed,
-                           "Setting up the capture (" + describe_format(format) + ") failed.", call,
-                           hr);
+    if (CaptureError error = initialize()) {
+      return error;
     }
-    hr = client_->GetService(__uuidof(IAudioCaptureClient),
-                             reinterpret_cast<void **>(capture_client_.ReleaseAndGetAddressOf()));
-    if (FAILED(hr)) {
-      return hresult_error(ErrorKind::kFailed, "Setting up the capture failed.",
-                           "IAudioClient::GetService(IAudioCaptureClient)", hr);
-    }
-    hr = client_->SetEventHandle(audio_event_.get());
-    if (FAILED(hr)) {
-      return hresult_error(ErrorKind::kFailed, "Setting up the capture failed.",
-                           "IAudioClient::SetEventHandle", hr);
-    }
-    initialized_ = true;
-    PA_INFO(log_, "audio client initialized: %s, buffer %lld00 ns", describe_format(format).c_str(),
-            static_cast<long long>(duration));
   } else {
     // What arrived before the last Stop() and was not read: stale, and Reset() is not an
     // option (after it no data or events ever come).
@@ -184,7 +242,6 @@ CaptureError WasapiCapture::prepare() {
                static_cast<unsigned long long>(stale));
     }
   }
-  first_packet_ = true;
   const HRESULT hr = client_->Start();
   if (FAILED(hr)) {
     return stream_error(hr, "IAudioClient::Start");
@@ -195,10 +252,6 @@ CaptureError WasapiCapture::prepare() {
 uint64_t WasapiCapture::drain() {
   uint64_t frames_dropped = 0;
   for (int guard = 0; guard < 1000; ++guard) {
-    UINT32 next = 0;
-    if (FAILED(capture_client_->GetNextPacketSize(&next)) || next == 0) {
-      break;
-    }
     BYTE *data = nullptr;
     UINT32 frames = 0;
     DWORD flags = 0;
@@ -215,20 +268,13 @@ uint64_t WasapiCapture::drain() {
 CaptureError WasapiCapture::read_packets(CaptureSink &sink, uint32_t &packets) {
   packets = 0;
   for (;;) {
-    UINT32 next = 0;
-    HRESULT hr = capture_client_->GetNextPacketSize(&next);
-    if (FAILED(hr)) {
-      return stream_error(hr, "IAudioCaptureClient::GetNextPacketSize");
-    }
-    if (next == 0) {
-      return {};
-    }
     BYTE *data = nullptr;
     UINT32 frames = 0;
     DWORD flags = 0;
     UINT64 device_position = 0;
     UINT64 qpc_position = 0;
-    hr = capture_client_->GetBuffer(&data, &frames, &flags, &device_position, &qpc_position);
+    HRESULT hr =
+        capture_client_->GetBuffer(&data, &frames, &flags, &device_position, &qpc_position);
     if (FAILED(hr)) {
       return stream_error(hr, "IAudioCaptureClient::GetBuffer");
     }
@@ -243,15 +289,13 @@ CaptureError WasapiCapture::read_packets(CaptureSink &sink, uint32_t &packets) {
     if (flags & AUDCLNT_BUFFERFLAGS_SILENT) {
       packet.flags |= kPacketSilent;
     }
-    if ((flags & AUDCLNT_BUFFERFLAGS_DATA_DISCONTINUITY) && !first_packet_) {
-      packet.flags |= kPacketDiscontinuity;
-      PA_DEBUG(log_, "data discontinuity at %llu ns",
+    if (flags & AUDCLNT_BUFFERFLAGS_DATA_DISCONTINUITY) {
+      PA_DEBUG(log_, "data discontinuity flag at %llu ns (a hint: the device times decide)",
                static_cast<unsigned long long>(packet.device_time_ns));
     }
     if ((flags & AUDCLNT_BUFFERFLAGS_TIMESTAMP_ERROR) || qpc_position == 0) {
       packet.flags |= kPacketTimestampError;
     }
-    first_packet_ = false;
     PA_TRACE(log_, "packet: %u frames, flags 0x%lx, qpc %llu, device position %llu", frames,
              static_cast<unsigned long>(flags), static_cast<unsigned long long>(qpc_position),
              static_cast<unsigned long long>(device_position));
@@ -264,6 +308,15 @@ CaptureError WasapiCapture::read_packets(CaptureSink &sink, uint32_t &packets) {
       return stream_error(hr, "IAudioCaptureClient::ReleaseBuffer");
     }
   }
+}
+
+WakeCounts WasapiCapture::wake_counts() const {
+  WakeCounts counts;
+  counts.audio_event = event_wakes_.load();
+  counts.timeout = timeout_wakes_.load();
+  counts.packets_on_event = packets_on_event_.load();
+  counts.packets_without_event = packets_without_event_.load();
+  return counts;
 }
 
 void WasapiCapture::run(CaptureSink *sink_ptr, HANDLE target_process) {
@@ -290,10 +343,18 @@ void WasapiCapture::run(CaptureSink *sink_ptr, HANDLE target_process) {
     PA_DEBUG(log_, "capture thread running%s",
              target_process != nullptr ? ", watching the target process" : "");
     HANDLE handles[3] = {stop_event_.get(), audio_event_.get(), target_process};
-    const DWORD count = target_process != nullptr ? 3 : 2;
+    DWORD count = target_process != nullptr ? 3 : 2;
     uint64_t last_packet_ns = monotonic_now_ns();
+    // Set once the target exited: packets still in flight are read until then.
+    uint64_t end_at_ns = 0;
     for (;;) {
-      const DWORD wait = WaitForMultipleObjects(count, handles, FALSE, settings_.wake_interval_ms);
+      DWORD timeout_ms = settings_.wake_interval_ms;
+      if (end_at_ns != 0) {
+        const uint64_t now = monotonic_now_ns();
+        const uint64_t left_ms = now < end_at_ns ? (end_at_ns - now + 999'999) / 1'000'000 : 0;
+        timeout_ms = static_cast<DWORD>(std::min<uint64_t>(timeout_ms, left_ms));
+      }
+      const DWORD wait = WaitForMultipleObjects(count, handles, FALSE, timeout_ms);
       if (wait == WAIT_OBJECT_0) {
         break;  // stop()
       }
@@ -302,6 +363,12 @@ void WasapiCapture::run(CaptureSink *sink_ptr, HANDLE target_process) {
         sink.on_error(win32_error(ErrorKind::kFailed, "The capture thread could not wait.",
                                   "WaitForMultipleObjects", GetLastError()));
         break;
+      }
+      const bool on_event = wait == WAIT_OBJECT_0 + 1;
+      if (on_event) {
+        event_wakes_.fetch_add(1, std::memory_order_relaxed);
+      } else if (wait == WAIT_TIMEOUT) {
+        timeout_wakes_.fetch_add(1, std::memory_order_relaxed);
       }
       // Read on the audio event and on a timeout too: cheap, and a packet whose event was
       // coalesced with an earlier one does not wait for the next.
@@ -312,12 +379,22 @@ void WasapiCapture::run(CaptureSink *sink_ptr, HANDLE target_process) {
         sink.on_error(read_error);
         break;
       }
+      (on_event ? packets_on_event_ : packets_without_event_)
+          .fetch_add(packets, std::memory_order_relaxed);
       const uint64_t now = monotonic_now_ns();  // after the last packet's arrival time
       if (packets > 0) {
         last_packet_ns = now;
       }
       if (wait == WAIT_OBJECT_0 + 2) {
-        PA_INFO(log_, "the target process exited: end of capture");
+        // The process is gone, but the audio engine still holds what it played last: read
+        // on for the drain time, no longer waiting on the (signalled) handle.
+        PA_INFO(log_, "the target process exited: reading what is still in flight for %llu ms",
+                static_cast<unsigned long long>(settings_.exit_drain_ns / 1'000'000));
+        end_at_ns = now + settings_.exit_drain_ns;
+        count = 2;
+      }
+      if (end_at_ns != 0 && now >= end_at_ns) {
+        PA_INFO(log_, "end of capture after the target's exit");
         sink.on_target_exit();
         break;
       }

@@ -1,18 +1,31 @@
-// The WASAPI capture thread of one initialized process-loopback IAudioClient. No GStreamer.
+// The WASAPI capture thread of one audio client. No GStreamer.
 //
 // start() spawns a thread that joins the MTA, registers with MMCSS ("Pro Audio"), and on the
 // first start Initialize()s the client (SHARED, LOOPBACK | EVENTCALLBACK, the requested
 // format as WAVEFORMATEXTENSIBLE, a buffer of `buffer_ns`), gets its IAudioCaptureClient and
-// sets the event handle; then Start()s it. It blocks in one WaitForMultipleObjects on
-// {stop event, audio event, target process} with a timeout, and on each wake reads packets
-// until GetNextPacketSize() gives 0:
+// sets the event handle; then Start()s it.
+//
+// Initialize is first asked to convert (AUTOCONVERTPCM | SRC_DEFAULT_QUALITY: the audio engine
+// resamples the mix to the requested format with its default-quality converter); if Windows
+// rejects that (E_INVALIDARG, AUDCLNT_E_UNSUPPORTED_FORMAT, AUDCLNT_E_INVALID_STREAM_FLAG),
+// once more without those flags, on a fresh client: implementations disagree on whether the
+// process-loopback device takes them (GStreamer 1.28 and wasapi-rs pass them, NAudio says the
+// device rejects them, OBS does not pass them). The log says which variant was accepted.
+//
+// It blocks in one WaitForMultipleObjects on {stop event, audio event, target process} with a
+// timeout, and on each wake reads packets with GetBuffer until AUDCLNT_S_BUFFER_EMPTY (one call
+// per packet; and the call that reports a lost device on every implementation: wine's
+// GetNextPacketSize never fails):
 //   SILENT             -> kPacketSilent
-//   DATA_DISCONTINUITY -> kPacketDiscontinuity, except on the first packet after Start()
-//                         (it always carries the flag; not a real glitch)
+//   DATA_DISCONTINUITY -> only logged: no process-loopback implementation acts on it (GStreamer
+//                         never reads it, OBS ignores it) and Windows sets it after Start and
+//                         after idle stretches; the device times decide, in the timeline
 //   TIMESTAMP_ERROR    -> kPacketTimestampError (the timeline estimates the time)
 //   device time        =  u64QPCPosition x 100 ns (u64DevicePosition may not advance here)
 // Nothing for `idle_after_ns` -> sink.on_idle(now). The target's process handle signalled ->
-// what is left is read, then sink.on_target_exit(). AUDCLNT_E_DEVICE_INVALIDATED ->
+// packets still in flight are read for `exit_drain_ns`, then sink.on_target_exit().
+// AUDCLNT_E_DEVICE_INVALIDATED, AUDCLNT_E_RESOURCES_INVALIDATED, RPC_E_DISCONNECTED and
+// HRESULT_FROM_WIN32(RPC_S_SERVER_UNAVAILABLE) (the audio service restarted) ->
 // on_error(kDeviceLost); any other failure -> on_error too: the thread never ends silently.
 // stop() = IAudioClient::Stop(); a later start() drains what was left and Start()s again.
 // Reset() is never called: after it, Start() succeeds but no data or events ever come.
@@ -26,9 +39,11 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <thread>
 
+#include "capture_counts.h"
 #include "core/audio_format.h"
 #include "core/capture_backend.h"
 #include "core/logger.h"
@@ -41,13 +56,26 @@ struct CaptureStreamSettings {
   AudioFormat format;
   // The WASAPI buffer (Initialize's hnsBufferDuration), from the element's buffer-time.
   uint64_t buffer_ns = 200'000'000;
+  // A loopback client (process loopback: AUDCLNT_STREAMFLAGS_LOOPBACK); false for the client
+  // of a capture endpoint, which the tests use to run this loop against a real WASAPI.
+  bool loopback = true;
   // Longest single wait: how often an idle stream is checked.
   uint32_t wake_interval_ms = 10;
   // No packet for this long: the sink is told the stream is idle (on_idle).
   uint64_t idle_after_ns = 30'000'000;
+  // After the target process exited: how long packets still in flight are read.
+  uint64_t exit_drain_ns = 30'000'000;
   // Longest start() waits for the thread to initialize and start the client.
   uint32_t startup_timeout_ms = 5000;
 };
+
+// Initialize()'s stream flags, in the order they are tried.
+struct InitializeVariant {
+  DWORD flags;
+  const char *name;  // "LOOPBACK | EVENTCALLBACK | AUTOCONVERTPCM | SRC_DEFAULT_QUALITY"
+};
+constexpr int kInitializeVariants = 2;
+InitializeVariant initialize_variant(bool loopback, int index);
 
 // The format Initialize() is asked for: PCM or IEEE float, all bits valid, front
 // centre (mono) or front left + right (stereo).
@@ -66,9 +94,13 @@ constexpr const char *kSupportedFormatsAdvice =
 
 class WasapiCapture {
  public:
-  // `client`: a process-loopback client, not yet initialized; this object initializes it.
-  WasapiCapture(Microsoft::WRL::ComPtr<IAudioClient> client, const CaptureStreamSettings &settings,
-                Logger log = {});
+  // A fresh client, not initialized yet, for the Initialize retry.
+  using Reactivate = std::function<CaptureError(Microsoft::WRL::ComPtr<IAudioClient> &)>;
+
+  // `client`: not yet initialized; this object initializes it. `reactivate`: where a fresh one
+  // comes from if Initialize has to be tried again; empty: no retry.
+  WasapiCapture(Microsoft::WRL::ComPtr<IAudioClient> client, Reactivate reactivate,
+                const CaptureStreamSettings &settings, Logger log = {});
   ~WasapiCapture();
   WasapiCapture(const WasapiCapture &) = delete;
   WasapiCapture &operator=(const WasapiCapture &) = delete;
@@ -87,24 +119,38 @@ class WasapiCapture {
   // new one must be activated.
   bool usable() const { return !failed_.load(); }
 
+  // The Initialize variant Windows accepted (initialize_variant(...).name); null before.
+  // Valid after start() returned.
+  const char *accepted_variant() const { return accepted_variant_; }
+
+  // What woke the thread since construction, and what it read then. Any thread.
+  WakeCounts wake_counts() const;
+
  private:
   void run(CaptureSink *sink, HANDLE target_process);
   CaptureError prepare();
+  CaptureError initialize();
   CaptureError read_packets(CaptureSink &sink, uint32_t &packets);
   uint64_t drain();
   void report_started(const CaptureError &error);
 
   Microsoft::WRL::ComPtr<IAudioClient> client_;
   Microsoft::WRL::ComPtr<IAudioCaptureClient> capture_client_;
+  Reactivate reactivate_;
   CaptureStreamSettings settings_;
   Logger log_;
 
   UniqueHandle audio_event_;  // auto-reset, signalled by the audio engine
   UniqueHandle stop_event_;   // manual-reset
   std::thread thread_;
-  bool initialized_ = false;  // capture thread only (start() waits for it)
-  bool first_packet_ = true;  // capture thread only
+  bool initialized_ = false;                // capture thread only (start() waits for it)
+  const char *accepted_variant_ = nullptr;  // written before the startup handshake
   std::atomic<bool> failed_{false};
+
+  std::atomic<uint64_t> event_wakes_{0};
+  std::atomic<uint64_t> timeout_wakes_{0};
+  std::atomic<uint64_t> packets_on_event_{0};
+  std::atomic<uint64_t> packets_without_event_{0};
 
   // The startup handshake.
   UniqueHandle started_event_;  // manual-reset

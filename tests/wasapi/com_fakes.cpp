@@ -69,6 +69,9 @@ HRESULT FakeStream::on_initialize(AUDCLNT_SHAREMODE mode, DWORD flags, REFERENCE
   if (FAILED(initialize_result)) {
     return initialize_result;
   }
+  if ((flags & refuse_flags) != 0) {
+    return refuse_flags_result;
+  }
   initialized_ = true;
   return S_OK;
 }
@@ -188,6 +191,9 @@ CaptureError FakeActivator::activate(const LoopbackTarget &target,
     return error;
   }
   auto stream = std::make_shared<FakeStream>();
+  if (configure) {
+    configure(*stream);
+  }
   streams_.push_back(stream);
   client.Attach(new FakeAudioClient(stream));
   return {};

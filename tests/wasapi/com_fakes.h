@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -106,6 +107,9 @@ class FakeStream {
   // Scripted results.
   HRESULT initialize_result = S_OK;
   HRESULT start_result = S_OK;
+  // Initialize with any of these stream flags fails with refuse_flags_result.
+  DWORD refuse_flags = 0;
+  HRESULT refuse_flags_result = S_OK;
 
   // ---- called by the fakes ----
   HRESULT on_initialize(AUDCLNT_SHAREMODE mode, DWORD flags, REFERENCE_TIME duration,
@@ -207,6 +211,8 @@ class FakeActivator final : public AudioClientActivator {
                         Microsoft::WRL::ComPtr<IAudioClient> &client) override;
 
   CaptureError next_error;  // returned (once) instead of a client when set
+  // Applied to each new client's stream before it is handed out (scripted results).
+  std::function<void(FakeStream &)> configure;
   std::vector<LoopbackTarget> requests();
   // The stream of the n-th activated client (0-based).
   std::shared_ptr<FakeStream> stream(size_t n);

@@ -54,6 +54,8 @@ struct FakeActivation {
   IID riid = {};
   VARTYPE vt = VT_EMPTY;
   std::vector<uint8_t> blob;
+  PROPVARIANT *params_seen = nullptr;    // the pointer the call was given
+  bool params_on_callers_stack = false;  // inside the calling thread's stack?
   bool handler_is_agile = false;
   DWORD caller_thread = 0;
   DWORD completion_thread = 0;
@@ -74,6 +76,12 @@ struct FakeActivation {
       device_path = path != nullptr ? path : L"";
       riid = iid;
       caller_thread = GetCurrentThreadId();
+      params_seen = params;
+      ULONG_PTR low = 0, high = 0;
+      GetCurrentThreadStackLimits(&low, &high);
+      const auto at = reinterpret_cast<ULONG_PTR>(params);
+      const auto data = params != nullptr ? reinterpret_cast<ULONG_PTR>(params->blob.pBlobData) : 0;
+      params_on_callers_stack = (at >= low && at < high) || (data >= low && data < high);
       if (params != nullptr) {
         vt = params->vt;
         if (params->vt == VT_BLOB && params->blob.pBlobData != nullptr) {
@@ -169,6 +177,31 @@ TEST(Activator, TimesOutWhenTheHandlerIsNeverCalled) {
   ComPtr<IActivateAudioInterfaceAsyncOperation> late;
   late.Attach(new FakeOperation(S_OK, nullptr));
   EXPECT_EQ(fake.pending[0]->ActivateCompleted(late.Get()), S_OK);
+}
+
+TEST(Activator, TheParametersOutliveAnActivationThatTimedOut) {
+  // The audio service may read the parameters until it completes, which can be long after
+  // the activating thread gave up: they belong to the (reference-counted) handler, not to
+  // a stack frame.
+  FakeActivation fake;
+  fake.mode = FakeActivation::Mode::kNever;
+  ProcessLoopbackActivator activator({}, 200, fake.fn());
+  ComPtr<IAudioClient> client;
+  EXPECT_EQ(activator.activate({4321, false}, client).kind, ErrorKind::kTimeout);
+  // The activating thread has returned (and is gone); the operation still holds the handler.
+  EXPECT_FALSE(fake.params_on_callers_stack);
+  ASSERT_NE(fake.params_seen, nullptr);
+  ASSERT_EQ(fake.params_seen->vt, VT_BLOB);
+  ASSERT_EQ(fake.params_seen->blob.cbSize, 12u);
+  const std::vector<uint8_t> now(fake.params_seen->blob.pBlobData,
+                                 fake.params_seen->blob.pBlobData + 12);
+  EXPECT_EQ(now, fake.blob);
+  const uint32_t *words = reinterpret_cast<const uint32_t *>(now.data());
+  EXPECT_EQ(words[1], 4321u);
+  EXPECT_EQ(words[2], static_cast<uint32_t>(PROCESS_LOOPBACK_MODE_EXCLUDE_TARGET_PROCESS_TREE));
+  // Once the handler goes, so do they.
+  fake.pending.clear();
+  fake.params_seen = nullptr;
 }
 
 TEST(Activator, FileNotFoundMeansProcessLoopbackUnavailable) {

@@ -124,10 +124,13 @@ TEST(ProcessName, UnknownCreationTimesFallBackToLowestPid) {
 TEST(ProcessName, FindsThisTestByName) {
   const std::string stem = executable_stem();
   uint32_t pid = 0;
-  ASSERT_FALSE(find_process_by_name(stem, pid)) << stem;
+  UniqueHandle process;
+  ASSERT_FALSE(find_process_by_name(stem, pid, process)) << stem;
   EXPECT_EQ(pid, GetCurrentProcessId());
+  ASSERT_TRUE(process.valid());
+  EXPECT_EQ(GetProcessId(process.get()), GetCurrentProcessId());
   const std::string shouted = to_upper(stem + ".exe");
-  ASSERT_FALSE(find_process_by_name(shouted, pid)) << shouted;
+  ASSERT_FALSE(find_process_by_name(shouted, pid, process)) << shouted;
   EXPECT_EQ(pid, GetCurrentProcessId());
 }
 
@@ -151,19 +154,45 @@ TEST(ProcessName, SeveralMatchesPickTheOldest) {
   const uint64_t tb = creation_time(b.handle());
   const uint32_t expected = ta < tb ? a.pid() : tb < ta ? b.pid() : std::min(a.pid(), b.pid());
   uint32_t pid = 0;
-  ASSERT_FALSE(find_process_by_name(name, pid)) << name;
+  UniqueHandle process;
+  ASSERT_FALSE(find_process_by_name(name, pid, process)) << name;
   EXPECT_EQ(pid, expected);
+  EXPECT_EQ(GetProcessId(process.get()), expected);  // the handle is the process named
   // Without ".exe" and in another case too.
   const std::string upper = to_upper(exe.stem());
-  ASSERT_FALSE(find_process_by_name(upper, pid)) << upper;
+  ASSERT_FALSE(find_process_by_name(upper, pid, process)) << upper;
   EXPECT_EQ(pid, expected);
+}
+
+TEST(ProcessName, AProcessCreatedAfterTheSnapshotIsNotTheOneItListed) {
+  // What a pid reused between the snapshot and OpenProcess looks like: the process opened
+  // under that pid was created after the snapshot was taken.
+  const uint64_t before = system_time_now();
+  ChildProcess child;
+  std::string why;
+  ASSERT_TRUE(child.start(20000, why)) << why;
+  UniqueHandle process;
+  uint64_t created = 0;
+  const CaptureError reused = open_listed_process(child.pid(), before - 1, process, created);
+  EXPECT_EQ(reused.kind, ErrorKind::kNotFound);
+  EXPECT_NE(reused.message.find("pid was reused"), std::string::npos) << reused.message;
+  EXPECT_NE(reused.detail.find("after the process snapshot"), std::string::npos) << reused.detail;
+  EXPECT_FALSE(process.valid());
+  EXPECT_GT(created, before - 1);
+  // A snapshot taken after it started did list it.
+  const CaptureError listed = open_listed_process(child.pid(), system_time_now(), process, created);
+  ASSERT_FALSE(listed) << listed.message << " / " << listed.detail;
+  EXPECT_EQ(GetProcessId(process.get()), child.pid());
+  EXPECT_EQ(created, creation_time(child.handle()));
 }
 
 TEST(ProcessName, NoSuchProcess) {
   uint32_t pid = 1;
-  const CaptureError error = find_process_by_name("no-such-program-procaudio.exe", pid);
+  UniqueHandle process;
+  const CaptureError error = find_process_by_name("no-such-program-procaudio.exe", pid, process);
   EXPECT_EQ(error.kind, ErrorKind::kNotFound);
   EXPECT_EQ(pid, 0u);
+  EXPECT_FALSE(process.valid());
   EXPECT_NE(error.message.find("no running process is named 'no-such-program-procaudio.exe'"),
             std::string::npos)
       << error.message;
