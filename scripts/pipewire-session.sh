@@ -10,6 +10,9 @@
 #   scripts/pipewire-session.sh env    [--dir DIR]   prints the same lines
 #   scripts/pipewire-session.sh status [--dir DIR]   says what runs; exit 0 if all of it runs
 #   scripts/pipewire-session.sh stop   [--dir DIR]   kills the recorded pids, removes DIR
+#   scripts/pipewire-session.sh restart NAME [--dir DIR]
+#       NAME is pipewire-pulse or wireplumber: stops it if it runs (its recorded pid), starts it
+#       again with the same sockets, waits until it is ready (tests of a daemon going away)
 #
 # The state directory is DIR, else $PROCAUDIO_PW_DIR, else (start only) a new
 # ${TMPDIR:-/tmp}/procaudio-pw-$UID-XXXXXX. `start` prints `export PROCAUDIO_PW_DIR=...`, so
@@ -18,7 +21,7 @@
 set -euo pipefail
 
 usage() {
-  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -30,6 +33,12 @@ die() {
 [[ $# -ge 1 ]] || usage
 cmd=$1
 shift
+daemon=
+if [[ $cmd == restart ]]; then
+  [[ $# -ge 1 ]] || usage
+  daemon=$1
+  shift
+fi
 dir=${PROCAUDIO_PW_DIR:-}
 pulse=${PROCAUDIO_PW_PULSE:-0}
 timeout_s=10
@@ -154,21 +163,58 @@ do_stop() {
   layout
   [[ -d $dir ]] || return 0
   [[ -f $dir/$marker ]] || die "stop: $dir is not a session directory made by this script; not touching it"
-  local name pid
+  local name
   # clients first, then the session manager, then the daemon
   for name in pipewire-pulse wireplumber pipewire; do
-    pid=$(cat "$piddir/$name.pid" 2>/dev/null || true)
-    if pid_alive "$pid" "$name"; then
-      kill -TERM "$pid" 2>/dev/null || true
-      local deadline=$((SECONDS + 3))
-      while pid_alive "$pid" "$name" && ((SECONDS < deadline)); do sleep 0.02; done
-      if pid_alive "$pid" "$name"; then
-        kill -KILL "$pid" 2>/dev/null || true
-      fi
-    fi
-    rm -f "$piddir/$name.pid"
+    stop_daemon "$name"
   done
   rm -rf -- "$dir"
+}
+
+stop_daemon() {  # name: TERM (then KILL after 3 s) the recorded pid if it still runs
+  local name=$1 pid
+  pid=$(cat "$piddir/$name.pid" 2>/dev/null || true)
+  if pid_alive "$pid" "$name"; then
+    kill -TERM "$pid" 2>/dev/null || true
+    local deadline=$((SECONDS + 3))
+    while pid_alive "$pid" "$name" && ((SECONDS < deadline)); do sleep 0.02; done
+    if pid_alive "$pid" "$name"; then
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  fi
+  rm -f "$piddir/$name.pid"
+}
+
+start_pulse() {
+  start_daemon pipewire-pulse pipewire-pulse
+  if ! wait_for pipewire-pulse test -S "$runtime/pulse/native"; then
+    daemon_check pipewire-pulse
+    die "pipewire-pulse made no socket $runtime/pulse/native within ${timeout_s}s"
+  fi
+  daemon_check pipewire-pulse
+}
+
+do_restart() {
+  [[ -n $dir ]] || die "restart: no session directory (give --dir or set PROCAUDIO_PW_DIR)"
+  layout
+  [[ -f $dir/$marker ]] || die "restart: no session in $dir"
+  pid_alive "$(cat "$piddir/pipewire.pid" 2>/dev/null || true)" pipewire \
+    || die "restart: PipeWire itself does not run in $dir"
+  case $daemon in
+    pipewire-pulse)
+      stop_daemon pipewire-pulse
+      # A killed server leaves its socket behind; the new one binds the same path.
+      rm -f "$runtime/pulse/native"
+      start_pulse
+      ;;
+    wireplumber)
+      stop_daemon wireplumber
+      start_daemon wireplumber wireplumber
+      wait_for wireplumber pw_ready || { daemon_check wireplumber; die "wireplumber was not ready within ${timeout_s}s"; }
+      daemon_check wireplumber
+      ;;
+    *) die "restart: '$daemon' is not pipewire-pulse or wireplumber" ;;
+  esac
 }
 
 do_start() {
@@ -243,12 +289,7 @@ LUA
   fi
   daemon_check wireplumber
   if [[ $pulse == 1 ]]; then
-    start_daemon pipewire-pulse pipewire-pulse
-    if ! wait_for pipewire-pulse test -S "$runtime/pulse/native"; then
-      daemon_check pipewire-pulse
-      die "pipewire-pulse made no socket $runtime/pulse/native within ${timeout_s}s"
-    fi
-    daemon_check pipewire-pulse
+    start_pulse
   fi
   trap - EXIT
   print_env
@@ -283,5 +324,6 @@ case $cmd in
     print_env
     ;;
   status) do_status ;;
+  restart) do_restart ;;
   *) usage ;;
 esac
