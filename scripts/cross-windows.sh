@@ -23,6 +23,12 @@
 #   PROCAUDIO_WIN_MESON_ARGS  extra `meson setup` args for the project build
 #   PROCAUDIO_CROSS_JOBS      parallel jobs for the prefix build (default nproc)
 #   PROCAUDIO_WIN_RESULTS     `test`: write GoogleTest XML to $PROCAUDIO_WIN_RESULTS/win64/
+#   PROCAUDIO_LINUX_BUILD_DIR `test`: the Linux build whose pipewireprocsrc captures wine's
+#                             players (default <repo>/build-test, else <repo>/build)
+#
+# The suites that run against wine's real audio stack (wasapi-wine-real, wasapi-real) start
+# through tests/wasapi/linux_side.py, which gives them a private PipeWire session with a
+# PulseAudio server of their own.
 #
 # Progress goes to stderr, results (paths, exports) to stdout. Component build
 # logs: $CACHE/logs/<key>/<component>.log; on failure the tail is printed.
@@ -50,6 +56,8 @@ APT_PKGS=(
   bison flex python3 gettext libglib2.0-dev-bin
   # (wasapi helper) GoogleTest sources for the Windows tests: see ensure_gtest_subproject
   googletest
+  # the private PipeWire + PulseAudio session and the Linux-side player of the wine suites
+  pipewire pipewire-bin wireplumber pipewire-pulse pulseaudio-utils
 )
 
 # ---------------------------------------------------------------- helpers ---

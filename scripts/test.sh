@@ -43,7 +43,9 @@ if [[ "${PROCAUDIO_SKIP_WINDOWS:-0}" == 1 && "${CI:-}" != true ]]; then
   say "Windows cross build: skipped (PROCAUDIO_SKIP_WINDOWS=1)"
 else
   say "Windows cross build, tests under wine"
-  PROCAUDIO_WIN_RESULTS="$results" scripts/cross-windows.sh all || fail=1
+  # The wine suites' Linux side captures wine's players with this build's pipewireprocsrc.
+  PROCAUDIO_WIN_RESULTS="$results" PROCAUDIO_LINUX_BUILD_DIR="$build" \
+    scripts/cross-windows.sh all || fail=1
 fi
 
 say "summary"
