@@ -1,0 +1,144 @@
+#include "real_windows.h"
+
+#include "test_support.h"
+#include "tone_analysis.h"
+
+namespace procaudio {
+namespace wasapi {
+namespace testing {
+
+WindowsVersion windows_version() {
+  WindowsVersion v;
+  query_windows_version(v);
+  return v;
+}
+
+Mode mode() {
+  static const Mode m = [] {
+    if (running_under_wine()) {
+      return Mode::kWine;
+    }
+    return check_process_loopback_supported(windows_version()) ? Mode::kTooOld : Mode::kWindows;
+  }();
+  return m;
+}
+
+const char *mode_name() {
+  switch (mode()) {
+    case Mode::kWindows:
+      return "windows";
+    case Mode::kWine:
+      return "wine";
+    case Mode::kTooOld:
+      return "windows-too-old";
+  }
+  return "?";
+}
+
+std::string pid_prop(uint32_t pid) {
+  return "pid=" + std::to_string(pid);
+}
+
+RunStep after_sound_ms(uint32_t ms) {
+  return [ms](CaptureRun &run, GstElement *) {
+    GstClockTime first = GST_CLOCK_TIME_NONE;
+    for (const auto &b : run.buffers) {
+      if (!b.gap && !b.silent && !GST_CLOCK_TIME_IS_VALID(first)) {
+        first = b.pts;
+      }
+      if (GST_CLOCK_TIME_IS_VALID(first) && b.pts >= first + ms * GST_MSECOND) {
+        return true;
+      }
+    }
+    return false;
+  };
+}
+
+double level_in(const CaptureRun &run, double freq, uint32_t ch, GstClockTime from) {
+  const GstClockTime start = GST_CLOCK_TIME_IS_VALID(from) ? from : run.first_sound();
+  if (!GST_CLOCK_TIME_IS_VALID(start)) {
+    return -300;
+  }
+  return level_dbfs(run.samples_from(ch, start + 100 * GST_MSECOND, run.format.rate), freq,
+                    run.format.rate);
+}
+
+JsonObject scenario_json(const std::string &name, const CaptureRun &run) {
+  JsonObject j;
+  j.set("name", name).set("pipeline", run.description).set("reached_playing", run.playing);
+  if (run.error.posted) {
+    j.set("error", JsonObject()
+                       .set("domain", g_quark_to_string(run.error.domain))
+                       .set("code", static_cast<int64_t>(run.error.code))
+                       .set("message", run.error.message)
+                       .set("debug", run.error.debug));
+    RealReport::get().note_hresults(run.error.debug);
+  }
+  j.set("buffers", static_cast<uint64_t>(run.buffers.size()));
+  if (!run.stats_text.empty()) {
+    j.set("stats", run.stats_text);
+  }
+  return j;
+}
+
+void expect_clean_unavailable(const CaptureRun &run) {
+  EXPECT_FALSE(run.playing) << run.description;
+  ASSERT_TRUE(run.error.posted) << run.description << ": no error on the bus";
+  EXPECT_EQ(run.error.domain, GST_RESOURCE_ERROR) << run.error.message;
+  EXPECT_EQ(run.error.code, GST_RESOURCE_ERROR_OPEN_READ) << run.error.message;
+  if (mode() == Mode::kWine) {
+    EXPECT_NE(run.error.message.find("process loopback unavailable"), std::string::npos)
+        << run.error.message;
+    EXPECT_NE(run.error.debug.find("0x80070002"), std::string::npos) << run.error.debug;
+  } else {
+    EXPECT_NE(run.error.message.find("needs Windows 10 version 2004"), std::string::npos)
+        << run.error.message;
+  }
+  EXPECT_TRUE(run.buffers.empty());
+}
+
+TonePlayer::Options tone(double freq, uint32_t duration_ms) {
+  TonePlayer::Options o;
+  o.freq = freq;
+  o.level_dbfs = kPlayedDb;
+  o.duration_ms = duration_ms;
+  o.lifetime_ms = duration_ms + 60000;
+  return o;
+}
+
+void start_player(TonePlayer &player, const TonePlayer::Options &options, const std::wstring &exe) {
+  std::string error;
+  ASSERT_TRUE(player.start(options, error, exe)) << error;
+  TonePlayer::Event started;
+  ASSERT_TRUE(player.wait_event("started", started))
+      << "the tone player did not start playing (is there an audio output device?)";
+}
+
+TonePlayer *WasapiReal::target_ = nullptr;
+TonePlayer *WasapiReal::decoy_ = nullptr;
+bool WasapiReal::players_ok_ = false;
+
+void WasapiReal::SetUpTestSuite() {
+  target_ = new TonePlayer();
+  decoy_ = new TonePlayer();
+  std::string error;
+  players_ok_ = target_->start(tone(kTargetHz, 300000), error) &&
+                decoy_->start(tone(kDecoyHz, 300000), error);
+}
+
+void WasapiReal::TearDownTestSuite() {
+  delete target_;
+  delete decoy_;
+  target_ = decoy_ = nullptr;
+}
+
+void WasapiReal::SetUp() {
+  ASSERT_TRUE(players_ok_) << "the tone players could not be started";
+  TonePlayer::Event started;
+  ASSERT_TRUE(target_->wait_event("started", started)) << "the target player does not play";
+  ASSERT_TRUE(decoy_->wait_event("started", started)) << "the decoy player does not play";
+}
+
+}  // namespace testing
+}  // namespace wasapi
+}  // namespace procaudio
