@@ -769,7 +769,7 @@ void gst_proc_audio_src_class_set_formats(GstProcAudioSrcClass *klass,
                         static_cast<gint>(formats.rate_max), nullptr);
     } else {
       GValue list = G_VALUE_INIT;
-      gst_value_list_init(&list, formats.rates.size());
+      gst_value_list_init(&list, static_cast<guint>(formats.rates.size()));
       for (uint32_t rate : formats.rates) {
         GValue v = G_VALUE_INIT;
         g_value_init(&v, G_TYPE_INT);

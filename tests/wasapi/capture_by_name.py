@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """capture_by_name.py NAME SECONDS FREQ OTHER: captures process NAME with pipewireprocsrc
 (GST_PLUGIN_PATH points at the Linux build) for SECONDS and prints one line
-"level=<dBFS at FREQ> other=<dBFS at OTHER> frames=<N> dominant=<Hz>", measured on the left
+"level=<dBFS at FREQ> other=<dBFS at OTHER> peak=<dBFS> audible=<fraction> frames=<N>
+dominant=<Hz>", measured on the left
 channel after the first 0.3 s (the links settling). Exit 1 with the error on stderr if the
 pipeline failed. For tests/wasapi/linux_side.py: a Windows program under wine is a PulseAudio
 client whose Linux process is named after its .exe."""
@@ -58,8 +59,13 @@ def main():
     if x.size == 0:
         print(f"pipewireprocsrc process-name={name}: no audio in {seconds} s", file=sys.stderr)
         return 1
+    # The peak is the played amplitude even if the player dropped out for a moment (a busy
+    # machine under wine): the windowed level then reads low, and says by how much.
+    peak = 20 * np.log10(max(float(np.max(np.abs(x))), 1e-12))
+    audible = float(np.mean(np.abs(x) > 1e-4))
     print(f"level={level_dbfs(x, freq):.2f} other={level_dbfs(x, other):.2f} "
-          f"frames={x.size} dominant={dominant_frequency(x):.1f}")
+          f"peak={peak:.2f} audible={audible:.3f} frames={x.size} "
+          f"dominant={dominant_frequency(x):.1f}")
     return 0
 
 

@@ -33,6 +33,7 @@ struct Shared {
   bool have_format = false;
   bool eos = false;
   uint64_t eos_mono_ns = 0;
+  bool reached_playing = false;
   BusErrorInfo error;
 };
 
@@ -91,17 +92,29 @@ GstFlowReturn on_new_sample(GstAppSink *sink, gpointer data) {
     shared->have_format = true;
     shared->channels.assign(format.channels, {});
   }
-  for (uint32_t ch = 0; ch < samples.size() && ch < shared->channels.size(); ++ch) {
-    shared->channels[ch].insert(shared->channels[ch].end(), samples[ch].begin(), samples[ch].end());
+  if (!shared->channels.empty() && samples.size() == shared->channels.size()) {
+    b.first_sample = shared->channels[0].size();
+    b.frames = samples[0].size();
+    for (uint32_t ch = 0; ch < samples.size(); ++ch) {
+      shared->channels[ch].insert(shared->channels[ch].end(), samples[ch].begin(),
+                                  samples[ch].end());
+    }
   }
   shared->buffers.push_back(b);
   shared->cond.notify_all();
   return GST_FLOW_OK;
 }
 
+// Nothing reads the bus: what matters is taken here, and the message dropped.
 GstBusSyncReply on_bus(GstBus *, GstMessage *message, gpointer data) {
   auto *shared = static_cast<Shared *>(data);
-  if (GST_MESSAGE_TYPE(message) == GST_MESSAGE_EOS) {
+  if (GST_MESSAGE_TYPE(message) == GST_MESSAGE_STATE_CHANGED &&
+      GST_MESSAGE_SRC(message) == GST_OBJECT(shared->pipeline)) {
+    GstState state;
+    gst_message_parse_state_changed(message, nullptr, &state, nullptr);
+    std::lock_guard<std::mutex> lock(shared->mutex);
+    shared->reached_playing = shared->reached_playing || state == GST_STATE_PLAYING;
+  } else if (GST_MESSAGE_TYPE(message) == GST_MESSAGE_EOS) {
     std::lock_guard<std::mutex> lock(shared->mutex);
     shared->eos = true;
     shared->eos_mono_ns = monotonic_now_ns();
@@ -118,7 +131,7 @@ GstBusSyncReply on_bus(GstBus *, GstMessage *message, gpointer data) {
     g_free(debug);
     shared->cond.notify_all();
   }
-  return GST_BUS_PASS;
+  return GST_BUS_DROP;
 }
 
 gboolean collect_stat(GQuark field, const GValue *value, gpointer data) {
@@ -136,18 +149,22 @@ std::vector<float> CaptureRun::samples_from(uint32_t ch, GstClockTime from, size
   if (ch >= channels.size()) {
     return out;
   }
-  size_t index = 0;  // of the first sample of buffer i in channels[ch]
+  bool started_window = false;
   for (const CapturedBuffer &b : buffers) {
-    const size_t n = b.offset_end > b.offset ? static_cast<size_t>(b.offset_end - b.offset) : 0;
-    if (GST_CLOCK_TIME_IS_VALID(b.pts) && b.pts >= from) {
-      const size_t end = std::min(channels[ch].size(), index + frames);
-      if (index < end) {
-        out.assign(channels[ch].begin() + static_cast<std::ptrdiff_t>(index),
-                   channels[ch].begin() + static_cast<std::ptrdiff_t>(end));
+    if (!started_window) {
+      if (!GST_CLOCK_TIME_IS_VALID(b.pts) || b.pts < from) {
+        continue;
       }
-      return out;
+      started_window = true;
+    } else if (b.discont) {
+      break;
     }
-    index += n;
+    const size_t take = std::min(b.frames, frames - out.size());
+    out.insert(out.end(), channels[ch].begin() + static_cast<std::ptrdiff_t>(b.first_sample),
+               channels[ch].begin() + static_cast<std::ptrdiff_t>(b.first_sample + take));
+    if (out.size() >= frames) {
+      break;
+    }
   }
   return out;
 }
@@ -156,15 +173,12 @@ GstClockTime CaptureRun::first_sound(float threshold) const {
   if (channels.empty()) {
     return GST_CLOCK_TIME_NONE;
   }
-  size_t index = 0;
   for (const CapturedBuffer &b : buffers) {
-    const size_t n = static_cast<size_t>(b.offset_end - b.offset);
-    for (size_t i = index; i < index + n && i < channels[0].size(); ++i) {
+    for (size_t i = b.first_sample; i < b.first_sample + b.frames; ++i) {
       if (std::fabs(channels[0][i]) > threshold) {
         return b.pts;
       }
     }
-    index += n;
   }
   return GST_CLOCK_TIME_NONE;
 }
@@ -195,9 +209,9 @@ CaptureRun run_capture(const std::string &description, uint32_t max_ms, const Ru
   GstBus *bus = gst_element_get_bus(pipeline);
   gst_bus_set_sync_handler(bus, on_bus, &shared, nullptr);
 
-  run.playing = gst_element_set_state(pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE;
+  run.started = gst_element_set_state(pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(max_ms);
-  while (run.playing) {
+  while (run.started) {
     bool ended;
     {
       // Only the new buffers' descriptions: the samples are copied once, at the end.
@@ -225,6 +239,7 @@ CaptureRun run_capture(const std::string &description, uint32_t max_ms, const Ru
     run.format = shared.format;
     run.eos = shared.eos;
     run.eos_mono_ns = shared.eos_mono_ns;
+    run.reached_playing = shared.reached_playing;
     run.error = shared.error;
   }
   if (src != nullptr && g_object_class_find_property(G_OBJECT_GET_CLASS(src), "stats")) {

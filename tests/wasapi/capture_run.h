@@ -36,11 +36,14 @@ struct CapturedBuffer {
   bool silent = false;           // every sample 0
   GstClockTime arrival = 0;      // running time at the appsink
   uint64_t arrival_mono_ns = 0;  // monotonic, as the rest of the test measures
+  size_t first_sample = 0;       // where its samples start in CaptureRun::channels[ch]
+  size_t frames = 0;             // how many it holds there (0: not mapped)
 };
 
 struct CaptureRun {
   std::string description;
-  bool playing = false;  // the pipeline reached PLAYING
+  bool started = false;          // set_state(PLAYING) did not fail
+  bool reached_playing = false;  // the pipeline posted its change to PLAYING
   BusErrorInfo error;
   bool eos = false;
   uint64_t eos_mono_ns = 0;
@@ -51,7 +54,7 @@ struct CaptureRun {
   std::string stats_text;
 
   // Samples of channel `ch` from the first buffer whose PTS is at or after `from` running
-  // time, at most `frames` of them.
+  // time, at most `frames` of them, and none past a DISCONT (another stretch of time).
   std::vector<float> samples_from(uint32_t ch, GstClockTime from, size_t frames) const;
   // The running time of the first buffer with a sample louder than `threshold`, or NONE.
   GstClockTime first_sound(float threshold = 1e-3f) const;

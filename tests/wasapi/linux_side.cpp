@@ -113,6 +113,8 @@ bool LinuxSide::capture(const std::string &name, double seconds, double freq, do
   auto f = fields_of(answer);
   result.level_dbfs = std::strtod(f["level"].c_str(), nullptr);
   result.other_dbfs = std::strtod(f["other"].c_str(), nullptr);
+  result.peak_dbfs = std::strtod(f["peak"].c_str(), nullptr);
+  result.audible = std::strtod(f["audible"].c_str(), nullptr);
   result.dominant_hz = std::strtod(f["dominant"].c_str(), nullptr);
   result.frames = std::strtoull(f["frames"].c_str(), nullptr, 10);
   return true;

@@ -33,6 +33,8 @@ class LinuxSide {
   struct Capture {
     double level_dbfs = -300;  // at `freq`
     double other_dbfs = -300;  // at `other`
+    double peak_dbfs = -300;   // the loudest sample
+    double audible = 0;        // the fraction of samples that are not silence
     double dominant_hz = 0;
     uint64_t frames = 0;
   };

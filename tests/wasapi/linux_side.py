@@ -17,7 +17,8 @@ its stdout, one per line, on its stdin:
     @@linux capture NAME SECONDS FREQ OTHER
                                        capture process NAME with pipewireprocsrc (the Linux
                                        build's plugin) for SECONDS -> @@ok level=dBFS at FREQ
-                                       other=dBFS at OTHER frames=N dominant=Hz
+                                       other=dBFS at OTHER peak=dBFS audible=fraction frames=N
+                                       dominant=Hz
 
 Errors are answered "@@error <text>". Every other line PROGRAM prints is passed through. The
 exit status is PROGRAM's. Everything this driver starts it stops, by pid; the session goes

@@ -1,7 +1,15 @@
 #include "real_windows.h"
 
+#include <audioclient.h>
+#include <endpointvolume.h>
+#include <wrl/client.h>
+
 #include "test_support.h"
 #include "tone_analysis.h"
+#include "wasapi/com_thread.h"
+#include "wasapi/endpoints.h"
+#include "wasapi/hresult.h"
+#include "wasapi/win_string.h"
 
 namespace procaudio {
 namespace wasapi {
@@ -65,7 +73,7 @@ double level_in(const CaptureRun &run, double freq, uint32_t ch, GstClockTime fr
 
 JsonObject scenario_json(const std::string &name, const CaptureRun &run) {
   JsonObject j;
-  j.set("name", name).set("pipeline", run.description).set("reached_playing", run.playing);
+  j.set("name", name).set("pipeline", run.description).set("reached_playing", run.reached_playing);
   if (run.error.posted) {
     j.set("error", JsonObject()
                        .set("domain", g_quark_to_string(run.error.domain))
@@ -82,7 +90,7 @@ JsonObject scenario_json(const std::string &name, const CaptureRun &run) {
 }
 
 void expect_clean_unavailable(const CaptureRun &run) {
-  EXPECT_FALSE(run.playing) << run.description;
+  EXPECT_FALSE(run.started) << run.description;
   ASSERT_TRUE(run.error.posted) << run.description << ": no error on the bus";
   EXPECT_EQ(run.error.domain, GST_RESOURCE_ERROR) << run.error.message;
   EXPECT_EQ(run.error.code, GST_RESOURCE_ERROR_OPEN_READ) << run.error.message;
@@ -114,16 +122,60 @@ void start_player(TonePlayer &player, const TonePlayer::Options &options, const 
       << "the tone player did not start playing (is there an audio output device?)";
 }
 
+JsonObject render_endpoint_json() {
+  JsonObject j;
+  run_on_mta_thread([&j] {
+    using Microsoft::WRL::ComPtr;
+    ComPtr<IMMDevice> device;
+    if (CaptureError error = default_endpoint(eRender, device)) {
+      j.set("error", error.message + " (" + error.detail + ")");
+      return CaptureError{};
+    }
+    LPWSTR id = nullptr;
+    if (SUCCEEDED(device->GetId(&id)) && id != nullptr) {
+      j.set("id", to_utf8(id));
+      CoTaskMemFree(id);
+    }
+    ComPtr<IAudioClient> client;
+    WAVEFORMATEX *mix = nullptr;
+    if (SUCCEEDED(device->Activate(__uuidof(IAudioClient), CLSCTX_ALL, nullptr,
+                                   reinterpret_cast<void **>(client.GetAddressOf()))) &&
+        SUCCEEDED(client->GetMixFormat(&mix)) && mix != nullptr) {
+      j.set("mix_rate", static_cast<uint64_t>(mix->nSamplesPerSec))
+          .set("mix_channels", static_cast<uint64_t>(mix->nChannels))
+          .set("mix_bits", static_cast<uint64_t>(mix->wBitsPerSample));
+      CoTaskMemFree(mix);
+    }
+    ComPtr<IAudioEndpointVolume> volume;
+    float scalar = -1;
+    BOOL mute = FALSE;
+    HRESULT hr = device->Activate(__uuidof(IAudioEndpointVolume), CLSCTX_ALL, nullptr,
+                                  reinterpret_cast<void **>(volume.GetAddressOf()));
+    if (SUCCEEDED(hr) && SUCCEEDED(hr = volume->GetMasterVolumeLevelScalar(&scalar)) &&
+        SUCCEEDED(hr = volume->GetMute(&mute))) {
+      j.set("master_volume", static_cast<double>(scalar)).set("muted", mute != FALSE);
+    } else {
+      j.set("volume_error", format_hresult(hr));
+    }
+    return CaptureError{};
+  });
+  return j;
+}
+
 TonePlayer *WasapiReal::target_ = nullptr;
 TonePlayer *WasapiReal::decoy_ = nullptr;
-bool WasapiReal::players_ok_ = false;
+std::string WasapiReal::players_error_;
 
 void WasapiReal::SetUpTestSuite() {
+  RealReport::get().header().set("render_endpoint", render_endpoint_json());
+  // They play until the suite ends (an hour at most), however long its scenarios take.
   target_ = new TonePlayer();
   decoy_ = new TonePlayer();
   std::string error;
-  players_ok_ = target_->start(tone(kTargetHz, 300000), error) &&
-                decoy_->start(tone(kDecoyHz, 300000), error);
+  if (!target_->start(tone(kTargetHz, 3'600'000), error) ||
+      !decoy_->start(tone(kDecoyHz, 3'600'000), error)) {
+    players_error_ = error;
+  }
 }
 
 void WasapiReal::TearDownTestSuite() {
@@ -133,10 +185,15 @@ void WasapiReal::TearDownTestSuite() {
 }
 
 void WasapiReal::SetUp() {
-  ASSERT_TRUE(players_ok_) << "the tone players could not be started";
+  ASSERT_EQ(players_error_, "") << "the tone players could not be started";
   TonePlayer::Event started;
   ASSERT_TRUE(target_->wait_event("started", started)) << "the target player does not play";
   ASSERT_TRUE(decoy_->wait_event("started", started)) << "the decoy player does not play";
+  // Still playing: a player that died would make every later scenario fail for its reason.
+  ASSERT_EQ(WaitForSingleObject(target_->handle(), 0), static_cast<DWORD>(WAIT_TIMEOUT))
+      << "the target player exited";
+  ASSERT_EQ(WaitForSingleObject(decoy_->handle(), 0), static_cast<DWORD>(WAIT_TIMEOUT))
+      << "the decoy player exited";
 }
 
 }  // namespace testing

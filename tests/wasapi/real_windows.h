@@ -48,6 +48,11 @@ void expect_clean_unavailable(const CaptureRun &run);
 
 // A tone of `freq` at kPlayedDb for `duration_ms`.
 TonePlayer::Options tone(double freq, uint32_t duration_ms);
+// What the default render endpoint is: its id, mix format, master volume and mute, for the
+// report (the played levels are measured as played; a scaled or muted endpoint explains a
+// level that is not).
+JsonObject render_endpoint_json();
+
 // Starts `player` and waits until it plays (fatal failure if not).
 void start_player(TonePlayer &player, const TonePlayer::Options &options,
                   const std::wstring &exe = {});
@@ -58,9 +63,9 @@ class WasapiReal : public ::testing::Test {
   static void TearDownTestSuite();
   void SetUp() override;
 
-  static TonePlayer *target_;  // kTargetHz, five minutes
-  static TonePlayer *decoy_;   // kDecoyHz, five minutes
-  static bool players_ok_;
+  static TonePlayer *target_;         // kTargetHz, until the suite ends
+  static TonePlayer *decoy_;          // kDecoyHz, until the suite ends
+  static std::string players_error_;  // why they could not be started, if so
 };
 
 }  // namespace testing

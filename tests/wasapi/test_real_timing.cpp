@@ -78,10 +78,11 @@ Silence longest_inner_silence(const std::vector<CapturedBuffer> &buffers) {
 }
 
 TEST_F(WasapiReal, ThePlayersPauseIsSilenceForItsLengthAndItsExitEndsTheFile) {
+  // 3 s of tone first: the capture (activation, Initialize, Start) is running long before.
   constexpr uint32_t kPauseMs = 1500;
   TonePlayer player;
-  TonePlayer::Options o = tone(kTargetHz, 2000);
-  o.pause_after_ms = 1000;
+  TonePlayer::Options o = tone(kTargetHz, 5000);
+  o.pause_after_ms = 3000;
   o.pause_ms = kPauseMs;
   ASSERT_NO_FATAL_FAILURE(start_player(player, o));
   const TempFile wav;
@@ -98,8 +99,9 @@ TEST_F(WasapiReal, ThePlayersPauseIsSilenceForItsLengthAndItsExitEndsTheFile) {
     RealReport::get().add_scenario(j);
     return;
   }
-  ASSERT_TRUE(run.playing && !run.error.posted) << run.error.message << " / " << run.error.debug;
-  ASSERT_TRUE(run.eos) << "no EOS within 20 s of a player that plays 3.5 s";
+  ASSERT_TRUE(run.reached_playing && !run.error.posted)
+      << run.error.message << " / " << run.error.debug;
+  ASSERT_TRUE(run.eos) << "no EOS within 20 s of a player that plays 6.5 s";
   TonePlayer::Event paused, resumed, exited;
   ASSERT_TRUE(player.wait_event("paused", paused));
   ASSERT_TRUE(player.wait_event("resumed", resumed));
@@ -116,9 +118,15 @@ TEST_F(WasapiReal, ThePlayersPauseIsSilenceForItsLengthAndItsExitEndsTheFile) {
   // sends nothing while the target's stream is stopped (the element fills it with GAP), or
   // silent packets (data, no GAP): the report says which.
   const Silence pause = longest_inner_silence(run.buffers);
+  ASSERT_TRUE(GST_CLOCK_TIME_IS_VALID(pause.start)) << "no silence between two sounds";
+  ASSERT_GE(pause.start, run.first_sound() + GstClockTime{1000} * GST_MSECOND)
+      << "less than a second of the tone was captured before the pause";
   const double pause_ms = static_cast<double>(pause.length()) / GST_MSECOND;
   const double played_pause_ms =
       static_cast<double>(resumed.number("qpc") - paused.number("qpc")) / 10'000.0;
+  // The player stops its client after its last period has played, and the first buffer after
+  // Start() comes a period later: the silence heard is the pause plus up to about three
+  // periods, and the element's whole chunks take up to two off.
   EXPECT_NEAR(pause_ms, played_pause_ms, 50.0);
   EXPECT_NEAR(played_pause_ms, kPauseMs, 100.0);
   // GAP nowhere else while the target played.
@@ -151,6 +159,7 @@ TEST_F(WasapiReal, ThePlayersPauseIsSilenceForItsLengthAndItsExitEndsTheFile) {
   EXPECT_EQ(wav_frames, static_cast<int64_t>(frames)) << why;
   j.set("pause_ms", pause_ms)
       .set("played_pause_ms", played_pause_ms)
+      .set("pause_error_ms", pause_ms - played_pause_ms)
       .set("pause_gap_buffers", static_cast<uint64_t>(pause.gap_buffers))
       .set("pause_silent_buffers", static_cast<uint64_t>(pause.silent_buffers))
       .set("silence_kind", pause.gap_buffers > 0 && pause.silent_buffers == 0   ? "gap"
@@ -166,18 +175,17 @@ TEST_F(WasapiReal, PlayingPausedCyclesResumeTheCapture) {
   // fresh stream (its first buffer DISCONT) that hears the target again.
   int resumes = 0;
   size_t seen = 0;
-  bool awaiting_new_stream = false;  // after a resume, until its DISCONT buffer
+  bool awaiting_new_stream = true;  // until the first DISCONT of the stream started last
   GstClockTime segment_start = GST_CLOCK_TIME_NONE;
   std::vector<GstClockTime> segments;  // the first sound of each PLAYING stretch
   const auto step = [&](CaptureRun &run, GstElement *pipeline) {
     for (; seen < run.buffers.size(); ++seen) {
       const CapturedBuffer &b = run.buffers[seen];
-      if (b.discont) {
-        segment_start = GST_CLOCK_TIME_NONE;
-        awaiting_new_stream = false;
-      }
       if (awaiting_new_stream) {
-        continue;  // still the old stream, in flight when it was paused
+        if (!b.discont) {
+          continue;  // still the old stream, in flight when it was paused
+        }
+        awaiting_new_stream = false;  // (a later DISCONT would be a resync, counted)
       }
       if (!GST_CLOCK_TIME_IS_VALID(segment_start) && !b.gap && !b.silent) {
         segment_start = b.pts;
@@ -205,13 +213,18 @@ TEST_F(WasapiReal, PlayingPausedCyclesResumeTheCapture) {
     RealReport::get().add_scenario(j);
     return;
   }
-  ASSERT_TRUE(run.playing && !run.error.posted) << run.error.message << " / " << run.error.debug;
+  ASSERT_TRUE(run.reached_playing && !run.error.posted)
+      << run.error.message << " / " << run.error.debug;
   EXPECT_EQ(resumes, 3);
   size_t disconts = 0;
   for (const auto &b : run.buffers) {
     disconts += b.discont ? 1 : 0;
   }
-  EXPECT_EQ(disconts, 4u);  // the start and each resume
+  // The start and each resume, and any resync the element counted (stats last across
+  // PLAYING <-> PAUSED: they are reset at READY -> PAUSED only).
+  const uint64_t resyncs = run.stats.count("resyncs") ? run.stats.at("resyncs") : 0;
+  EXPECT_EQ(disconts, 4 + resyncs);
+  EXPECT_EQ(disconts, run.stats.count("discontinuities") ? run.stats.at("discontinuities") : 0);
   ASSERT_EQ(segments.size(), 4u);
   std::vector<double> levels;
   for (GstClockTime start : segments) {
@@ -235,7 +248,8 @@ TEST_F(WasapiReal, SixtySecondsStayAlignedWithTheDeviceClock) {
     RealReport::get().add_scenario(j);
     return;
   }
-  ASSERT_TRUE(run.playing && !run.error.posted) << run.error.message << " / " << run.error.debug;
+  ASSERT_TRUE(run.reached_playing && !run.error.posted)
+      << run.error.message << " / " << run.error.debug;
   ASSERT_FALSE(run.buffers.empty());
   EXPECT_GE(run.buffers.back().pts - run.buffers.front().pts, GstClockTime{59} * GST_SECOND);
   // Arrival at the appsink after the buffer's end: the lag a user sees. Its best case per
@@ -258,11 +272,20 @@ TEST_F(WasapiReal, SixtySecondsStayAlignedWithTheDeviceClock) {
   for (const auto &b : run.buffers) {
     disconts += b.discont ? 1 : 0;
   }
+  // The sample clock against QPC: frames delivered over the time they took to arrive.
+  const CapturedBuffer &first = run.buffers.front(), &last = run.buffers.back();
+  const double seconds = static_cast<double>(last.arrival_mono_ns - first.arrival_mono_ns) / 1e9;
+  const double ppm =
+      (static_cast<double>(last.offset - first.offset) / run.format.rate / seconds - 1.0) * 1e6;
   EXPECT_EQ(continuity_problems(run.buffers), "");
-  EXPECT_EQ(disconts, 1 + resyncs);     // every DISCONT after the first is a counted resync
+  // A minute of one steady tone needs no resync: one would mean that the device times and
+  // the frames disagree by 40 ms, over 650 ppm.
+  EXPECT_EQ(resyncs, 0u);
+  EXPECT_EQ(disconts, 1u);
   EXPECT_LT(std::abs(drift_ms), 40.0);  // the alignment threshold
   EXPECT_EQ(run.stats.count("frames-dropped") ? run.stats.at("frames-dropped") : 1, 0u);
   j.set("drift_ms", drift_ms)
+      .set("sample_clock_ppm", ppm)
       .set("resyncs", resyncs)
       .set("discontinuities", static_cast<uint64_t>(disconts))
       .set("lag_ms", JsonObject()
@@ -321,7 +344,8 @@ TEST_F(WasapiReal, TheBackendInitializesEveryFormatTheElementOffers) {
         backend.stop();
         std::vector<double> ages;
         uint64_t frames = 0, silent = 0, timestamp_errors = 0;
-        for (const auto &c : sink.calls_of(RecordingSink::Kind::kPacket)) {
+        const auto packets = sink.calls_of(RecordingSink::Kind::kPacket);
+        for (const auto &c : packets) {
           ages.push_back((static_cast<double>(c.packet.arrival_time_ns) -
                           static_cast<double>(c.packet.device_time_ns)) /
                          1e6);
@@ -329,11 +353,21 @@ TEST_F(WasapiReal, TheBackendInitializesEveryFormatTheElementOffers) {
           silent += (c.packet.flags & kPacketSilent) ? 1 : 0;
           timestamp_errors += (c.packet.flags & kPacketTimestampError) ? 1 : 0;
         }
+        // What was delivered, measured: frames over the device time they span.
+        double delivered_rate = 0;
+        if (packets.size() >= 2) {
+          const double span_s = static_cast<double>(packets.back().packet.device_time_ns -
+                                                    packets.front().packet.device_time_ns) /
+                                1e9;
+          delivered_rate = static_cast<double>(frames - packets.back().packet.frames) / span_s;
+        }
         j.set("initialize", "accepted")
             .set("variant", backend.initialize_variant())
             .set("packets", static_cast<uint64_t>(ages.size()))
-            .set("mean_packet_frames",
-                 ages.empty() ? 0.0 : static_cast<double>(frames) / ages.size())
+            .set(
+                "mean_packet_frames",
+                ages.empty() ? 0.0 : static_cast<double>(frames) / static_cast<double>(ages.size()))
+            .set("delivered_rate", delivered_rate)
             .set("silent_packets", silent)
             .set("timestamp_error_packets", timestamp_errors)
             .set("arrival_minus_device_ms", JsonObject()
@@ -341,6 +375,7 @@ TEST_F(WasapiReal, TheBackendInitializesEveryFormatTheElementOffers) {
                                                 .set("p99", percentile(ages, 99))
                                                 .set("max", percentile(ages, 100)));
         RealReport::get().add_format(j);
+        EXPECT_NEAR(delivered_rate, rate, rate * 0.02) << caps_of(format);
         EXPECT_GE(ages.size(), 50u) << caps_of(format) << ": too few packets in 5 s";
         EXPECT_EQ(sink.count(RecordingSink::Kind::kError), 0u) << caps_of(format);
       }
@@ -360,7 +395,8 @@ TEST(WasapiRealHarness, MeasuresAKnownLiveSourceRight) {
       "location=\"" +
       wav.for_pipeline() + "\"";
   const CaptureRun run = run_capture(description, 20000);
-  ASSERT_TRUE(run.playing && !run.error.posted) << run.error.message << " / " << run.error.debug;
+  ASSERT_TRUE(run.reached_playing && !run.error.posted)
+      << run.error.message << " / " << run.error.debug;
   ASSERT_TRUE(run.eos);
   ASSERT_EQ(run.buffers.size(), 50u);
   EXPECT_EQ(continuity_problems(run.buffers), "");
@@ -415,6 +451,27 @@ void collect_log(GstDebugCategory *category, GstDebugLevel level, const gchar *,
   }
 }
 
+std::string native_path(const char *path);
+
+// Writes the report after every test, so that a crash later still leaves one.
+class ReportWriter final : public ::testing::EmptyTestEventListener {
+ public:
+  explicit ReportWriter(std::string path) : path_(std::move(path)) {}
+  void OnTestEnd(const ::testing::TestInfo &) override { write(); }
+  bool write() {
+    std::string why;
+    if (!procaudio::wasapi::testing::RealReport::get().write(path_, why)) {
+      std::fprintf(stderr, "wasapi-real: %s\n", why.c_str());
+      return false;
+    }
+    return true;
+  }
+  const std::string &path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
 std::string native_path(const char *path) {
   std::string p = path != nullptr ? path : "";
   if (!p.empty() && p[0] == '/') {
@@ -456,17 +513,14 @@ int main(int argc, char **argv) {
       .set("windows", version)
       .set("gstreamer", gst_version_string())
       .set("plugin", gst_plugin_get_filename(plugin));
+  const char *report_env = std::getenv("PROCAUDIO_REPORT");
+  auto *writer =
+      new ReportWriter(native_path(report_env != nullptr ? report_env : "wasapi-real-report.json"));
+  ::testing::UnitTest::GetInstance()->listeners().Append(writer);  // owned by gtest
   const int result = RUN_ALL_TESTS();
   RealReport::get().header().set("passed", result == 0);
-
-  const char *report_env = std::getenv("PROCAUDIO_REPORT");
-  const std::string report =
-      native_path(report_env != nullptr ? report_env : "wasapi-real-report.json");
-  std::string why;
-  if (RealReport::get().write(report, why)) {
-    std::printf("wasapi-real: report written to %s\n", report.c_str());
-  } else {
-    std::fprintf(stderr, "wasapi-real: %s\n", why.c_str());
+  if (writer->write()) {
+    std::printf("wasapi-real: report written to %s\n", writer->path().c_str());
   }
   gst_debug_remove_log_function(collect_log);
   gst_object_unref(plugin);

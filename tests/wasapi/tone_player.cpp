@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <sstream>
+#include <vector>
 
 #include "core/monotonic_clock.h"
 #include "wasapi/win_string.h"
@@ -41,13 +42,11 @@ std::wstring TonePlayer::default_exe() {
 TonePlayer::~TonePlayer() {
   if (process_.valid()) {
     request_exit();
-    if (wait_exit(5000) < 0) {
-      TerminateProcess(process_.get(), 9);  // our own child, by its handle
-      WaitForSingleObject(process_.get(), 5000);
-    }
+    wait_exit(5000);
   }
+  job_.reset();  // ends whatever is left of it: the player, its copy
   if (reader_.joinable()) {
-    reader_.join();  // its stdout closes when it (and a child sharing the pipe) exit
+    reader_.join();  // its stdout closes when the player (and a copy sharing it) are gone
   }
 }
 
@@ -83,18 +82,58 @@ bool TonePlayer::start(const Options &o, std::string &error, const std::wstring 
   if (o.child) {
     command += L" --child";
   }
-  STARTUPINFOW si = {};
-  si.cb = sizeof si;
-  si.dwFlags = STARTF_USESTDHANDLES;
-  si.hStdInput = GetStdHandle(STD_INPUT_HANDLE);
-  si.hStdOutput = child_stdout.get();
-  si.hStdError = GetStdHandle(STD_ERROR_HANDLE);
+  // A job that kills everything in it when its last handle (ours) closes.
+  job_.reset(CreateJobObjectW(nullptr, nullptr));
+  JOBOBJECT_EXTENDED_LIMIT_INFORMATION limits = {};
+  limits.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+  if (!job_.valid() || !SetInformationJobObject(job_.get(), JobObjectExtendedLimitInformation,
+                                                &limits, sizeof limits)) {
+    error = "CreateJobObjectW/SetInformationJobObject failed: " + std::to_string(GetLastError());
+    return false;
+  }
+  // Nothing inherited but these two: not the test's other handles (another player's pipe,
+  // meson's), which would keep them open as long as the player lives.
+  HANDLE err = nullptr;
+  DuplicateHandle(GetCurrentProcess(), GetStdHandle(STD_ERROR_HANDLE), GetCurrentProcess(), &err, 0,
+                  TRUE, DUPLICATE_SAME_ACCESS);
+  UniqueHandle child_stderr(err);
+  HANDLE inherited[2] = {child_stdout.get(), child_stderr.get()};
+  const DWORD n_inherited = child_stderr.valid() ? 2 : 1;
+  SIZE_T list_size = 0;
+  InitializeProcThreadAttributeList(nullptr, 1, 0, &list_size);
+  std::vector<unsigned char> list_storage(list_size);
+  auto *list = reinterpret_cast<LPPROC_THREAD_ATTRIBUTE_LIST>(list_storage.data());
+  if (!InitializeProcThreadAttributeList(list, 1, 0, &list_size) ||
+      !UpdateProcThreadAttribute(list, 0, PROC_THREAD_ATTRIBUTE_HANDLE_LIST, inherited,
+                                 n_inherited * sizeof(HANDLE), nullptr, nullptr)) {
+    error = "the process attribute list failed: " + std::to_string(GetLastError());
+    return false;
+  }
+  STARTUPINFOEXW si = {};
+  si.StartupInfo.cb = sizeof si;
+  si.StartupInfo.dwFlags = STARTF_USESTDHANDLES;
+  si.StartupInfo.hStdInput = nullptr;  // it reads nothing
+  si.StartupInfo.hStdOutput = child_stdout.get();
+  si.StartupInfo.hStdError = child_stderr.get();
+  si.lpAttributeList = list;
   PROCESS_INFORMATION pi = {};
-  if (!CreateProcessW(exe.c_str(), &command[0], nullptr, nullptr, TRUE, 0, nullptr, nullptr, &si,
-                      &pi)) {
+  const BOOL created = CreateProcessW(exe.c_str(), &command[0], nullptr, nullptr, TRUE,
+                                      CREATE_SUSPENDED | EXTENDED_STARTUPINFO_PRESENT, nullptr,
+                                      nullptr, &si.StartupInfo, &pi);
+  DeleteProcThreadAttributeList(list);
+  if (!created) {
     error = "CreateProcessW(" + to_utf8(exe) + ") failed: " + std::to_string(GetLastError());
     return false;
   }
+  // In the job before it runs a single instruction: whatever it starts is in it too.
+  if (!AssignProcessToJobObject(job_.get(), pi.hProcess)) {
+    error = "AssignProcessToJobObject failed: " + std::to_string(GetLastError());
+    TerminateProcess(pi.hProcess, 9);
+    CloseHandle(pi.hThread);
+    CloseHandle(pi.hProcess);
+    return false;
+  }
+  ResumeThread(pi.hThread);
   CloseHandle(pi.hThread);
   process_.reset(pi.hProcess);
   pid_ = pi.dwProcessId;

@@ -1,7 +1,9 @@
 // wintone.exe (tests/wasapi/wintone.cpp) as a test drives it: a real process rendering a tone
 // through shared-mode WASAPI, started with its options, its stdout lines ("started pid=...",
 // "paused", "resumed", "exit frames=...") read on a thread and waited for, bounded; asked to
-// exit through a named event; terminated by its handle if it does not.
+// exit through a named event. It runs in a kill-on-close job of its own, with nothing
+// inherited but its stdout pipe and stderr: closing the job ends it and any copy it started,
+// even when the test itself dies.
 #pragma once
 
 #include <windows.h>
@@ -66,6 +68,7 @@ class TonePlayer {
  private:
   void read_lines();
 
+  UniqueHandle job_;  // kill on close: the player and what it started
   UniqueHandle process_;
   UniqueHandle exit_event_;
   UniqueHandle stdout_read_;

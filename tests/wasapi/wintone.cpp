@@ -410,8 +410,12 @@ int run_child(int argc, char **argv) {
   }
   Handle process(pi.hProcess);
   Handle thread(pi.hThread);
-  if (job.get() != nullptr) {
-    AssignProcessToJobObject(job.get(), process.get());
+  if (job.get() != nullptr && !AssignProcessToJobObject(job.get(), process.get())) {
+    // Not fatal: the test's own job still holds both; said, because without it the copy
+    // could outlive this process.
+    std::fprintf(stderr, "wintone: AssignProcessToJobObject failed: error %lu\n",
+                 static_cast<unsigned long>(GetLastError()));
+    std::fflush(stderr);
   }
   say("child pid=%lu", static_cast<unsigned long>(pi.dwProcessId));
   if (ResumeThread(thread.get()) == static_cast<DWORD>(-1)) {

@@ -260,6 +260,17 @@ int play(const ToneOptions &o, HANDLE exit_event, const PlayOutput &out) {
   if (FAILED(hr)) {
     return fail("IAudioClient::GetService(IAudioRenderClient)", hr);
   }
+  // The session's volume is the user's per-application setting, remembered by Windows; the
+  // tests measure the played level, so it is set to full and unmuted (only this session's).
+  ComPtr<ISimpleAudioVolume> volume;
+  hr = client->GetService(__uuidof(ISimpleAudioVolume), volume.put_void());
+  if (FAILED(hr)) {
+    return fail("IAudioClient::GetService(ISimpleAudioVolume)", hr);
+  }
+  if (FAILED(hr = volume->SetMasterVolume(1.0f, nullptr)) ||
+      FAILED(hr = volume->SetMute(FALSE, nullptr))) {
+    return fail("ISimpleAudioVolume::SetMasterVolume/SetMute", hr);
+  }
 
   REFERENCE_TIME period = 0;
   hr = client->GetDevicePeriod(&period, nullptr);
