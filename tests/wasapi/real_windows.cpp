@@ -105,6 +105,20 @@ void expect_clean_unavailable(const CaptureRun &run) {
   EXPECT_TRUE(run.buffers.empty());
 }
 
+bool ran_for_real(const CaptureRun &run, JsonObject &j) {
+  if (mode() != Mode::kWindows) {
+    expect_clean_unavailable(run);
+    RealReport::get().add_scenario(j);
+    return false;
+  }
+  if (!run.reached_playing || run.error.posted) {
+    ADD_FAILURE() << run.description << ": " << run.error.message << " / " << run.error.debug;
+    RealReport::get().add_scenario(j);
+    return false;
+  }
+  return true;
+}
+
 TonePlayer::Options tone(double freq, uint32_t duration_ms) {
   TonePlayer::Options o;
   o.freq = freq;

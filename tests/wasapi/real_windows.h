@@ -46,6 +46,11 @@ JsonObject scenario_json(const std::string &name, const CaptureRun &run);
 // Off Windows 10 2004+: the run failed READY->PAUSED with the clean error, nothing captured.
 void expect_clean_unavailable(const CaptureRun &run);
 
+// Where every scenario's checks start. Off real Windows: the clean failure asserted, the
+// scenario recorded, false (it ends there). On Windows: true if the run reached PLAYING with
+// no error; else a failure, the scenario recorded, false.
+bool ran_for_real(const CaptureRun &run, JsonObject &j);
+
 // A tone of `freq` at kPlayedDb for `duration_ms`.
 TonePlayer::Options tone(double freq, uint32_t duration_ms);
 // What the default render endpoint is: its id, mix format, master volume and mute, for the

@@ -17,13 +17,9 @@ TEST_F(WasapiReal, ByPidCapturesThePlayerAndNotTheDecoy) {
   const CaptureRun run = run_capture(capture_description(pid_prop(target_->pid()), caps_of(format)),
                                      15000, after_sound_ms(1500));
   JsonObject j = scenario_json("by-pid", run);
-  if (mode() != Mode::kWindows) {
-    expect_clean_unavailable(run);
-    RealReport::get().add_scenario(j);
+  if (!ran_for_real(run, j)) {
     return;
   }
-  ASSERT_TRUE(run.reached_playing && !run.error.posted)
-      << run.error.message << " / " << run.error.debug;
   const double target = level_in(run, kTargetHz), decoy = level_in(run, kDecoyHz);
   j.set("target_dbfs", target).set("decoy_dbfs", decoy);
   RealReport::get().add_scenario(j);
@@ -41,13 +37,9 @@ TEST_F(WasapiReal, EveryCapsCombinationIsCapturedAtThePlayedLevel) {
             run_capture(capture_description(pid_prop(target_->pid()), caps_of(format)), 15000,
                         after_sound_ms(1200));
         JsonObject j = scenario_json("caps " + caps_of(format), run);
-        if (mode() != Mode::kWindows) {
-          expect_clean_unavailable(run);
-          RealReport::get().add_scenario(j);
+        if (!ran_for_real(run, j)) {
           continue;
         }
-        ASSERT_TRUE(run.reached_playing && !run.error.posted)
-            << caps_of(format) << ": " << run.error.message << " / " << run.error.debug;
         EXPECT_EQ(run.format, format) << caps_of(format);
         for (uint32_t ch = 0; ch < channels; ++ch) {
           const double target = level_in(run, kTargetHz, ch);
@@ -79,13 +71,9 @@ TEST_F(WasapiReal, ByProcessNameCapturesThatProcess) {
       capture_description("process-name=" + copy.name(), caps_of({SampleFormat::kF32LE, 48000, 2})),
       15000, after_sound_ms(1200));
   JsonObject j = scenario_json("by-process-name", run);
-  if (mode() != Mode::kWindows) {
-    expect_clean_unavailable(run);
-    RealReport::get().add_scenario(j);
+  if (!ran_for_real(run, j)) {
     return;
   }
-  ASSERT_TRUE(run.reached_playing && !run.error.posted)
-      << run.error.message << " / " << run.error.debug;
   const double copy_db = level_in(run, kCopyHz);
   const double others = std::max(level_in(run, kTargetHz), level_in(run, kDecoyHz));
   j.set("copy_dbfs", copy_db).set("others_dbfs", others);
@@ -111,13 +99,9 @@ TEST_F(WasapiReal, IncludeTreeCapturesAGrandchild) {
                                       caps_of({SampleFormat::kF32LE, 48000, 2})),
                   15000, after_sound_ms(1200));
   JsonObject j = scenario_json("include-tree-grandchild", run);
-  if (mode() != Mode::kWindows) {
-    expect_clean_unavailable(run);
-    RealReport::get().add_scenario(j);
+  if (!ran_for_real(run, j)) {
     return;
   }
-  ASSERT_TRUE(run.reached_playing && !run.error.posted)
-      << run.error.message << " / " << run.error.debug;
   const double grandchild = level_in(run, kGrandchildHz);
   const double others = std::max(level_in(run, kTargetHz), level_in(run, kDecoyHz));
   j.set("grandchild_dbfs", grandchild).set("others_dbfs", others);
@@ -132,13 +116,9 @@ TEST_F(WasapiReal, ExcludeTreeHearsEverythingButTheTarget) {
                                       caps_of({SampleFormat::kF32LE, 48000, 2})),
                   15000, after_sound_ms(1200));
   JsonObject j = scenario_json("exclude-tree", run);
-  if (mode() != Mode::kWindows) {
-    expect_clean_unavailable(run);
-    RealReport::get().add_scenario(j);
+  if (!ran_for_real(run, j)) {
     return;
   }
-  ASSERT_TRUE(run.reached_playing && !run.error.posted)
-      << run.error.message << " / " << run.error.debug;
   const double target = level_in(run, kTargetHz), decoy = level_in(run, kDecoyHz);
   j.set("target_dbfs", target).set("decoy_dbfs", decoy);
   RealReport::get().add_scenario(j);
