@@ -17,6 +17,26 @@
 
 namespace procaudio {
 
+// What the backend sees of the target, reported to the sink on every change.
+struct TargetState {
+  enum class Phase : uint8_t {
+    kWaiting,    // no process to capture yet: not started, or gone and followed (kWait)
+    kCapturing,  // the target's process is attached: its audio streams are captured
+    kExited,     // the target's process exited
+  };
+  Phase phase = Phase::kWaiting;
+  uint32_t pid = 0;      // the process attached or exited; 0 while waiting
+  uint32_t streams = 0;  // the target's audio streams captured now
+
+  bool operator==(const TargetState &o) const {
+    return phase == o.phase && pid == o.pid && streams == o.streams;
+  }
+  bool operator!=(const TargetState &o) const { return !(*this == o); }
+};
+
+// "waiting", "capturing", "exited": the names the element's messages use.
+const char *target_phase_name(TargetState::Phase phase);
+
 // Called on the backend's capture thread only, never concurrently. Never blocks.
 class CaptureSink {
  public:
@@ -31,6 +51,10 @@ class CaptureSink {
   virtual void on_target_exit() = 0;
   // A fatal failure; the backend delivers nothing after it.
   virtual void on_error(const CaptureError &error) = 0;
+  // The target's state changed (or the number of its streams captured): reported first by
+  // start(), then on every change. kCapturing after kWaiting or kExited is a re-attachment
+  // (the same name, a new process): the stream goes on, with a DISCONT where it begins.
+  virtual void on_target_state(const TargetState &state) = 0;
 };
 
 struct CaptureConfig {

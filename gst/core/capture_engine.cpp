@@ -40,10 +40,12 @@ void CaptureEngine::begin(uint64_t start_ns) {
   last_arrival_ns_ = start_ns;
   pending_gap_ = {};
   pending_gap_done_ = 0;
+  detached_ = false;
   std::lock_guard<std::mutex> lock(mutex_);
   ended_.store(false);
   failed_.store(false);
   error_ = {};
+  target_states_.clear();
   stream_.fetch_add(1);
 }
 
@@ -54,10 +56,11 @@ void CaptureEngine::interrupt() {
 }
 
 void CaptureEngine::reset_stats() {
-  for (auto *c : {&counters_.packets, &counters_.frames_captured, &counters_.frames_silent,
-                  &counters_.frames_gap_filled, &counters_.frames_dropped, &counters_.frames_pushed,
-                  &counters_.discontinuities, &counters_.resyncs, &counters_.chunks_pushed,
-                  &counters_.latency_last_ns, &counters_.latency_max_ns}) {
+  for (auto *c :
+       {&counters_.packets, &counters_.frames_captured, &counters_.frames_silent,
+        &counters_.frames_gap_filled, &counters_.frames_dropped, &counters_.frames_pushed,
+        &counters_.discontinuities, &counters_.resyncs, &counters_.reattachments,
+        &counters_.chunks_pushed, &counters_.latency_last_ns, &counters_.latency_max_ns}) {
     c->store(0, kRelaxed);
   }
 }
@@ -143,6 +146,14 @@ void CaptureEngine::on_packet(const Packet &packet) {
     case Timeline::Resync::kStart:
       discont_pending_ = true;
       break;
+    case Timeline::Resync::kReattach:
+      PA_DEBUG(log_, "re-attached at offset %llu, device time %llu ns",
+               static_cast<unsigned long long>(timeline_->anchor_offset()),
+               static_cast<unsigned long long>(packet.device_time_ns));
+      commit_open(packet.arrival_time_ns);  // the new process's audio starts a new slot
+      discont_pending_ = true;
+      add(counters_.reattachments, 1);
+      break;
     case Timeline::Resync::kDeviceDiscontinuity:
     case Timeline::Resync::kDrift:
       PA_DEBUG(log_, "resync (%s) at offset %llu, device time %llu ns",
@@ -204,6 +215,29 @@ void CaptureEngine::on_error(const CaptureError &error) {
     error_ = error;
   }
   finish(true);
+}
+
+void CaptureEngine::on_target_state(const TargetState &state) {
+  PA_INFO(log_, "target %s: pid %u, %u stream(s)", target_phase_name(state.phase), state.pid,
+          state.streams);
+  if (state.phase != TargetState::Phase::kCapturing) {
+    detached_ = true;
+  } else if (detached_) {
+    detached_ = false;
+    timeline_->reattach();
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (target_states_.size() >= kMaxTargetStates) {
+    target_states_.erase(target_states_.begin());
+  }
+  target_states_.push_back(state);
+}
+
+std::vector<TargetState> CaptureEngine::take_target_states() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<TargetState> states;
+  states.swap(target_states_);
+  return states;
 }
 
 void CaptureEngine::wake_consumer() {
@@ -338,6 +372,7 @@ EngineStats CaptureEngine::stats() const {
   s.frames_pushed = counters_.frames_pushed.load(kRelaxed);
   s.discontinuities = counters_.discontinuities.load(kRelaxed);
   s.resyncs = counters_.resyncs.load(kRelaxed);
+  s.reattachments = counters_.reattachments.load(kRelaxed);
   s.chunks_pushed = counters_.chunks_pushed.load(kRelaxed);
   s.latency_last_ns = counters_.latency_last_ns.load(kRelaxed);
   s.latency_max_ns = counters_.latency_max_ns.load(kRelaxed);

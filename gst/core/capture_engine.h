@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "audio_format.h"
 #include "capture_backend.h"
@@ -41,6 +42,7 @@ struct EngineStats {
   uint64_t frames_pushed = 0;
   uint64_t discontinuities = 0;  // chunks handed out with DISCONT
   uint64_t resyncs = 0;          // re-anchors: device discontinuity, drift, overflow
+  uint64_t reattachments = 0;    // the target followed to a new process
   uint64_t chunks_pushed = 0;
   uint64_t latency_last_ns = 0;  // arrival of a chunk's last packet -> its push
   uint64_t latency_max_ns = 0;
@@ -76,6 +78,7 @@ class CaptureEngine final : public CaptureSink {
   void on_idle(uint64_t now_ns) override;
   void on_target_exit() override;
   void on_error(const CaptureError &error) override;
+  void on_target_state(const TargetState &state) override;
 
   // ---- Streaming thread ----
   enum class ReadStatus { kChunk, kFlushing, kEnded, kFailed };
@@ -88,6 +91,10 @@ class CaptureEngine final : public CaptureSink {
   uint64_t stream_id() const { return stream_.load(); }
   // Records that a chunk read went downstream at `push_time_ns`.
   void note_pushed(const Chunk &chunk, uint64_t push_time_ns);
+  // The target states reported since the last call, oldest first (at most kMaxTargetStates:
+  // beyond that the oldest are dropped, the latest kept).
+  std::vector<TargetState> take_target_states();
+  static constexpr size_t kMaxTargetStates = 64;
 
   // ---- Any thread ----
   // Wakes a waiting read() with kFlushing until set_flushing(false).
@@ -132,12 +139,14 @@ class CaptureEngine final : public CaptureSink {
   std::atomic<uint64_t> stream_{0};
   std::atomic<bool> ended_{false};
   std::atomic<bool> failed_{false};
-  CaptureError error_;  // guarded by mutex_
+  CaptureError error_;                      // guarded by mutex_
+  std::vector<TargetState> target_states_;  // guarded by mutex_
+  bool detached_ = false;  // producer: the target was waited for or exited since begin()
 
   struct Counters {
     std::atomic<uint64_t> packets{0}, frames_captured{0}, frames_silent{0}, frames_gap_filled{0},
-        frames_dropped{0}, frames_pushed{0}, discontinuities{0}, resyncs{0}, chunks_pushed{0},
-        latency_last_ns{0}, latency_max_ns{0};
+        frames_dropped{0}, frames_pushed{0}, discontinuities{0}, resyncs{0}, reattachments{0},
+        chunks_pushed{0}, latency_last_ns{0}, latency_max_ns{0};
   } counters_;
 };
 

@@ -1,5 +1,7 @@
 #include "timeline.h"
 
+#include <algorithm>
+
 #include "packet.h"
 
 namespace procaudio {
@@ -24,6 +26,7 @@ void Timeline::reset() {
   anchor_time_ns_ = 0;
   previous_end_ns_ = 0;
   previous_was_fill_ = false;
+  reattach_pending_ = false;
 }
 
 uint64_t Timeline::frames_to_ns(uint64_t frames) const {
@@ -52,8 +55,18 @@ Timeline::Placement Timeline::place(uint64_t device_time_ns, uint32_t frames, ui
 
   if (!started_) {
     started_ = true;
+    reattach_pending_ = false;
     set_anchor(next_offset_, device_time_ns);
     placement.resync = Resync::kStart;
+  } else if (reattach_pending_) {
+    reattach_pending_ = false;
+    const uint64_t expected = time_at(next_offset_);
+    if (device_time_ns > expected) {
+      placement.fill_frames = ns_to_frames_rounded(device_time_ns - expected);
+    }
+    next_offset_ += placement.fill_frames;
+    set_anchor(next_offset_, std::max(device_time_ns, time_at(next_offset_)));
+    placement.resync = Resync::kReattach;
   } else {
     const uint64_t expected = time_at(next_offset_);
     if ((flags & kPacketTimestampError) != 0) {

@@ -7,6 +7,8 @@
 //   later, after a jump between packets  a gap: filled with silence, so recordings keep time;
 //   later, right after filled silence    the fill is topped up exactly (it is all silence);
 //   flagged discontinuous by the device  any lost time is filled, then a new anchor (resync);
+//   the first after reattach()           another process now: lost time filled, a new anchor
+//                                        that never steps back behind the stream;
 //   otherwise beyond the threshold       drift or a step back: a new anchor (resync).
 // Real audio is never dropped or moved. While nothing arrives, idle_fill() extends the stream
 // with silence up to a given time.
@@ -21,7 +23,7 @@ uint64_t scale_u64(uint64_t a, uint64_t b, uint64_t c);
 
 class Timeline {
  public:
-  enum class Resync { kNone, kStart, kDeviceDiscontinuity, kDrift };
+  enum class Resync { kNone, kStart, kDeviceDiscontinuity, kDrift, kReattach };
 
   struct Placement {
     // Silence to insert before the packet, stamped with the anchor in force before it.
@@ -42,6 +44,10 @@ class Timeline {
   Timeline(uint32_t rate, uint64_t alignment_threshold_ns);
 
   void reset();
+  // The next packet comes from another process (the target was followed to a new one): it
+  // starts a new anchor at its own time, or at the stream's end if that is later (a fill of
+  // the wait may reach past a packet's time: PTS never steps back).
+  void reattach() { reattach_pending_ = true; }
   bool started() const { return started_; }
   uint32_t rate() const { return rate_; }
 
@@ -73,6 +79,7 @@ class Timeline {
   // End of the previous packet by its own stamp: tells a sudden gap from slow drift.
   uint64_t previous_end_ns_ = 0;
   bool previous_was_fill_ = false;
+  bool reattach_pending_ = false;
 };
 
 }  // namespace procaudio

@@ -12,10 +12,10 @@
 #include <mutex>
 #include <string>
 
+#include "buffer_stamper.h"
 #include "core/capture_engine.h"
-#include "core/monotonic_clock.h"
+#include "gstprocaudio-utils.h"
 #include "object_locker.h"
-#include "time_mapper.h"
 
 using procaudio::CaptureError;
 using procaudio::ErrorKind;
@@ -34,6 +34,8 @@ enum {
   PROP_PID,
   PROP_PROCESS_NAME,
   PROP_MODE,
+  PROP_ON_TARGET_EXIT,
+  PROP_REFERENCE_TIMESTAMP,
   PROP_LATENCY_TIME,
   PROP_BUFFER_TIME,
   PROP_STATS,
@@ -44,6 +46,8 @@ struct Settings {
   guint pid = 0;
   std::string process_name;
   procaudio::TargetMode mode = procaudio::TargetMode::kIncludeTree;
+  procaudio::OnTargetExit on_exit = procaudio::OnTargetExit::kEos;
+  bool reference_timestamp = false;
   gint64 latency_time_us = kDefaultLatencyTimeUs;
   gint64 buffer_time_us = kDefaultBufferTimeUs;
 };
@@ -75,13 +79,7 @@ struct GstProcAudioSrcState {
   bool have_format = false;
   procaudio::AudioFormat format;
 
-  procaudio::TimeMapper mapper;
-  // Running time of the current anchor: fixed between discontinuities so that PTS comes
-  // from sample offsets alone.
-  GstClockTimeDiff anchor_running_time = 0;
-  uint64_t anchor_offset = 0;
-  uint64_t anchor_time_ns = 0;
-  bool have_anchor = false;
+  procaudio::BufferStamper stamper;  // streaming thread
 };
 
 struct GstProcAudioSrcPrivate {
@@ -116,91 +114,46 @@ GType gst_proc_audio_mode_get_type(void) {
   return type;
 }
 
+GType gst_proc_audio_on_target_exit_get_type(void) {
+  static GType type = 0;
+  static const GEnumValue values[] = {
+      {static_cast<gint>(procaudio::OnTargetExit::kEos),
+       "End the stream (EOS): files being written are finalised", "eos"},
+      {static_cast<gint>(procaudio::OnTargetExit::kWait),
+       "Keep the stream live with GAP silence and capture the next process of that name when it "
+       "starts (needs process-name)",
+       "wait"},
+      {0, nullptr, nullptr},
+  };
+  if (g_once_init_enter(&type)) {
+    g_once_init_leave(&type, g_enum_register_static("GstProcAudioOnTargetExit", values));
+  }
+  return type;
+}
+
 namespace {
 
-GstDebugLevel to_gst_level(procaudio::LogLevel level) {
-  switch (level) {
-    case procaudio::LogLevel::kError:
-      return GST_LEVEL_ERROR;
-    case procaudio::LogLevel::kWarning:
-      return GST_LEVEL_WARNING;
-    case procaudio::LogLevel::kInfo:
-      return GST_LEVEL_INFO;
-    case procaudio::LogLevel::kDebug:
-      return GST_LEVEL_DEBUG;
-    case procaudio::LogLevel::kLog:
-      return GST_LEVEL_LOG;
-    case procaudio::LogLevel::kTrace:
-      return GST_LEVEL_TRACE;
-  }
-  return GST_LEVEL_DEBUG;
+GstDebugCategory *category_of(GObject *object) {
+  return GST_PROC_AUDIO_SRC_GET_CLASS(object)->debug_category;
 }
 
-// The category is looked up at each line: during instance init GObject presents the base
-// class, not the subclass whose category this should be.
-procaudio::Logger make_logger(GstProcAudioSrc *self) {
-  return procaudio::Logger(
-      [self](procaudio::LogLevel level) {
-        return to_gst_level(level) <= gst_debug_category_get_threshold(CAT(self));
-      },
-      [self](procaudio::LogLevel level, const char *file, int line, const char *text) {
-        gst_debug_log(CAT(self), to_gst_level(level), file, "backend", line, G_OBJECT(self), "%s",
-                      text);
-      });
-}
-
-struct GstErrorCode {
-  GQuark domain;
-  gint code;
-};
-
-GstErrorCode to_gst_error(ErrorKind kind) {
-  switch (kind) {
-    case ErrorKind::kInvalidSettings:
-      return {GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS};
-    case ErrorKind::kNotFound:
-      return {GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND};
-    case ErrorKind::kAccessDenied:
-      return {GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_AUTHORIZED};
-    case ErrorKind::kUnsupportedOs:
-    case ErrorKind::kBackendUnavailable:
-    case ErrorKind::kTimeout:
-      return {GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_OPEN_READ};
-    case ErrorKind::kDeviceLost:
-      return {GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_READ};
-    case ErrorKind::kFormatRefused:
-      return {GST_STREAM_ERROR, GST_STREAM_ERROR_FORMAT};
-    case ErrorKind::kNone:
-    case ErrorKind::kFailed:
-      break;
-  }
-  return {GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_FAILED};
-}
-
-// Posts `error` on the bus as a GStreamer error message, OS detail in the debug string.
-void post_error(GstProcAudioSrc *self, const CaptureError &error, const char *function, int line) {
-  const GstErrorCode code = to_gst_error(error.kind);
-  SRC_ERROR(self, "%s (%s)", error.message.c_str(), error.detail.c_str());
-  gst_element_message_full(GST_ELEMENT(self), GST_MESSAGE_ERROR, code.domain, code.code,
-                           g_strdup(error.message.c_str()), g_strdup(error.detail.c_str()),
-                           __FILE__, function, line);
-}
-#define POST_ERROR(self, error) post_error(self, error, GST_FUNCTION, __LINE__)
+#define POST_ERROR(self, error) \
+  procaudio::post_capture_error(GST_ELEMENT(self), CAT(self), error, GST_FUNCTION, __LINE__)
 
 bool is_running(GstProcAudioSrc *self) {
   return STATE(self)->backend != nullptr;
 }
 
-GstStructure *make_stats(GstProcAudioSrc *self) {
-  const procaudio::EngineStats s = STATE(self)->engine.stats();
-  return gst_structure_new(
-      "procaudio-stats", "packets", G_TYPE_UINT64, s.packets, "frames-captured", G_TYPE_UINT64,
-      s.frames_captured, "frames-silent", G_TYPE_UINT64, s.frames_silent, "frames-gap-filled",
-      G_TYPE_UINT64, s.frames_gap_filled, "frames-dropped", G_TYPE_UINT64, s.frames_dropped,
-      "frames-pushed", G_TYPE_UINT64, s.frames_pushed, "discontinuities", G_TYPE_UINT64,
-      s.discontinuities, "resyncs", G_TYPE_UINT64, s.resyncs, "chunks-pushed", G_TYPE_UINT64,
-      s.chunks_pushed, "latency-last", G_TYPE_UINT64, s.latency_last_ns, "latency-max",
-      G_TYPE_UINT64, s.latency_max_ns, nullptr);
+// The target-state changes the backend reported since the last call, as element messages.
+void post_target_states(GstProcAudioSrc *self) {
+  GstProcAudioSrcState *state = STATE(self);
+  for (const procaudio::TargetState &t : state->engine.take_target_states()) {
+    SRC_INFO(self, "target %s: pid %u, %u stream(s)", procaudio::target_phase_name(t.phase), t.pid,
+             t.streams);
+    gst_element_post_message(
+        GST_ELEMENT(self),
+        procaudio::target_message(GST_OBJECT(self), t, state->active.process_name));
+  }
 }
 
 }  // namespace
@@ -233,6 +186,12 @@ static void gst_proc_audio_src_set_property(GObject *object, guint prop_id, cons
     case PROP_MODE:
       state->settings.mode = static_cast<procaudio::TargetMode>(g_value_get_enum(value));
       break;
+    case PROP_ON_TARGET_EXIT:
+      state->settings.on_exit = static_cast<procaudio::OnTargetExit>(g_value_get_enum(value));
+      break;
+    case PROP_REFERENCE_TIMESTAMP:
+      state->settings.reference_timestamp = g_value_get_boolean(value);
+      break;
     case PROP_LATENCY_TIME:
       state->settings.latency_time_us = g_value_get_int64(value);
       break;
@@ -250,7 +209,7 @@ static void gst_proc_audio_src_get_property(GObject *object, guint prop_id, GVal
   GstProcAudioSrc *self = GST_PROC_AUDIO_SRC(object);
   GstProcAudioSrcState *state = STATE(self);
   if (prop_id == PROP_STATS) {
-    g_value_take_boxed(value, make_stats(self));
+    g_value_take_boxed(value, procaudio::stats_structure(state->engine.stats()));
     return;
   }
   ObjectLocker lock(self);
@@ -266,6 +225,12 @@ static void gst_proc_audio_src_get_property(GObject *object, guint prop_id, GVal
     case PROP_MODE:
       g_value_set_enum(value, static_cast<gint>(state->settings.mode));
       break;
+    case PROP_ON_TARGET_EXIT:
+      g_value_set_enum(value, static_cast<gint>(state->settings.on_exit));
+      break;
+    case PROP_REFERENCE_TIMESTAMP:
+      g_value_set_boolean(value, state->settings.reference_timestamp);
+      break;
     case PROP_LATENCY_TIME:
       g_value_set_int64(value, state->settings.latency_time_us);
       break;
@@ -280,7 +245,7 @@ static void gst_proc_audio_src_get_property(GObject *object, guint prop_id, GVal
 
 static void gst_proc_audio_src_init(GstProcAudioSrc *self) {
   auto *priv = static_cast<GstProcAudioSrcPrivate *>(gst_proc_audio_src_get_instance_private(self));
-  priv->state = new GstProcAudioSrcState(make_logger(self));
+  priv->state = new GstProcAudioSrcState(procaudio::element_logger(G_OBJECT(self), category_of));
   gst_audio_info_init(&priv->state->info);
   gst_base_src_set_live(GST_BASE_SRC(self), TRUE);
   gst_base_src_set_format(GST_BASE_SRC(self), GST_FORMAT_TIME);
@@ -303,6 +268,7 @@ procaudio::TargetSpec target_of(const Settings &settings) {
   target.pid = settings.pid;
   target.process_name = settings.process_name;
   target.mode = settings.mode;
+  target.on_exit = settings.on_exit;
   return target;
 }
 
@@ -400,34 +366,7 @@ static GstCaps *gst_proc_audio_src_fixate(GstBaseSrc *basesrc, GstCaps *caps) {
   // The backend is set before the streaming thread starts and reset after it stopped.
   const procaudio::AudioFormat preferred =
       state->backend ? state->backend->preferred_format() : procaudio::AudioFormat{};
-  const char *format = preferred.sample_format == procaudio::SampleFormat::kS16LE
-                           ? GST_AUDIO_NE(S16)
-                           : GST_AUDIO_NE(F32);
-  // The base class keeps the first structure: if that one cannot have the format, a copy of
-  // the first that can goes in front of it.
-  GValue wanted = G_VALUE_INIT;
-  g_value_init(&wanted, G_TYPE_STRING);
-  g_value_set_static_string(&wanted, format);
-  auto allows = [&wanted](const GstStructure *s) {
-    const GValue *field = gst_structure_get_value(s, "format");
-    return field == nullptr || gst_value_intersect(nullptr, field, &wanted);
-  };
-  if (!allows(gst_caps_get_structure(caps, 0))) {
-    for (guint i = 1; i < gst_caps_get_size(caps); ++i) {
-      if (allows(gst_caps_get_structure(caps, i))) {
-        caps = gst_caps_merge(gst_caps_copy_nth(caps, i), caps);
-        break;
-      }
-    }
-  }
-  g_value_unset(&wanted);
-  caps = gst_caps_make_writable(caps);
-  for (guint i = 0; i < gst_caps_get_size(caps); ++i) {
-    GstStructure *s = gst_caps_get_structure(caps, i);
-    gst_structure_fixate_field_string(s, "format", format);
-    gst_structure_fixate_field_nearest_int(s, "rate", static_cast<int>(preferred.rate));
-    gst_structure_fixate_field_nearest_int(s, "channels", static_cast<int>(preferred.channels));
-  }
+  caps = procaudio::fixate_to(caps, preferred);
   return GST_BASE_SRC_CLASS(gst_proc_audio_src_parent_class)->fixate(basesrc, caps);
 }
 
@@ -440,11 +379,10 @@ static gboolean gst_proc_audio_src_set_caps(GstBaseSrc *basesrc, GstCaps *caps) 
     return FALSE;
   }
   procaudio::AudioFormat format;
-  format.sample_format = GST_AUDIO_INFO_FORMAT(&info) == GST_AUDIO_FORMAT_S16LE
-                             ? procaudio::SampleFormat::kS16LE
-                             : procaudio::SampleFormat::kF32LE;
-  format.rate = static_cast<uint32_t>(GST_AUDIO_INFO_RATE(&info));
-  format.channels = static_cast<uint32_t>(GST_AUDIO_INFO_CHANNELS(&info));
+  if (!procaudio::audio_format_of(info, format)) {
+    SRC_WARNING(self, "caps not F32LE/S16LE interleaved: %" GST_PTR_FORMAT, caps);
+    return FALSE;
+  }
   std::lock_guard<std::mutex> lock(state->capture_mutex);
   if (state->capturing && format != state->format) {
     SRC_DEBUG(self, "format changed: restarting capture");
@@ -525,8 +463,8 @@ static GstFlowReturn start_capture(GstProcAudioSrc *self) {
       state->engine.configure(settings);
     }
   }
-  state->engine.begin(state->mapper.monotonic_now());
-  state->have_anchor = false;
+  state->engine.begin(state->stamper.monotonic_now());
+  state->stamper.reset();
   if (CaptureError error = state->backend->start(config, state->engine)) {
     POST_ERROR(self, error);
     return GST_FLOW_ERROR;
@@ -535,47 +473,6 @@ static GstFlowReturn start_capture(GstProcAudioSrc *self) {
   SRC_INFO(self, "capturing: %u Hz, %u channels, chunks of %u frames", rate, state->format.channels,
            state->engine.settings().chunk_frames);
   return GST_FLOW_OK;
-}
-
-// Stamps `buffer` per the timestamp contract: running time of the device capture time of its
-// first frame, from sample offsets relative to an anchor that changes only at DISCONT.
-static void stamp(GstProcAudioSrc *self, GstBuffer *buffer, const procaudio::Chunk &chunk) {
-  GstProcAudioSrcState *state = STATE(self);
-  const gint rate = GST_AUDIO_INFO_RATE(&state->info);
-  if (!state->have_anchor || chunk.discont || chunk.anchor_offset != state->anchor_offset ||
-      chunk.anchor_time_ns != state->anchor_time_ns) {
-    GstClock *clock = gst_element_get_clock(GST_ELEMENT(self));
-    state->mapper.calibrate(clock);
-    if (clock != nullptr) {
-      gst_object_unref(clock);
-    }
-    state->anchor_offset = chunk.anchor_offset;
-    state->anchor_time_ns = chunk.anchor_time_ns;
-    state->anchor_running_time =
-        state->mapper.to_clock_time(chunk.anchor_time_ns) -
-        static_cast<GstClockTimeDiff>(gst_element_get_base_time(GST_ELEMENT(self)));
-    state->have_anchor = true;
-  }
-  const GstClockTimeDiff start =
-      state->anchor_running_time + static_cast<GstClockTimeDiff>(gst_util_uint64_scale_int(
-                                       chunk.offset - chunk.anchor_offset, GST_SECOND, rate));
-  const GstClockTimeDiff end =
-      state->anchor_running_time +
-      static_cast<GstClockTimeDiff>(gst_util_uint64_scale_int(
-          chunk.offset + chunk.frames - chunk.anchor_offset, GST_SECOND, rate));
-  // Frames captured before PLAYING began clip to running time 0.
-  const GstClockTime pts = start > 0 ? static_cast<GstClockTime>(start) : 0;
-  GST_BUFFER_PTS(buffer) = pts;
-  GST_BUFFER_DTS(buffer) = GST_CLOCK_TIME_NONE;
-  GST_BUFFER_DURATION(buffer) = end > static_cast<GstClockTimeDiff>(pts) ? end - pts : 0;
-  GST_BUFFER_OFFSET(buffer) = chunk.offset;
-  GST_BUFFER_OFFSET_END(buffer) = chunk.offset + chunk.frames;
-  if (chunk.discont) {
-    GST_BUFFER_FLAG_SET(buffer, GST_BUFFER_FLAG_DISCONT);
-  }
-  if (chunk.gap) {
-    GST_BUFFER_FLAG_SET(buffer, GST_BUFFER_FLAG_GAP);
-  }
 }
 
 static void post_overflow_qos(GstProcAudioSrc *self, GstBuffer *buffer,
@@ -649,6 +546,7 @@ static GstFlowReturn gst_proc_audio_src_create(GstPushSrc *pushsrc, GstBuffer **
     SRC_DEBUG(self, "paused: waiting for PLAYING to start a fresh stream");
   }
 
+  post_target_states(self);
   switch (status) {
     case procaudio::CaptureEngine::ReadStatus::kChunk:
       break;
@@ -667,14 +565,16 @@ static GstFlowReturn gst_proc_audio_src_create(GstPushSrc *pushsrc, GstBuffer **
   }
 
   gst_buffer_set_size(buffer, gsize{chunk.frames} * GST_AUDIO_INFO_BPF(&state->info));
-  stamp(self, buffer, chunk);
+  state->stamper.stamp(GST_ELEMENT(self), buffer, chunk,
+                       static_cast<uint32_t>(GST_AUDIO_INFO_RATE(&state->info)),
+                       state->active.reference_timestamp);
   if (chunk.dropped_frames > 0) {
     post_overflow_qos(self, buffer, chunk);
   }
   SRC_LOG_(self, "chunk offset %" G_GUINT64_FORMAT " frames %u pts %" GST_TIME_FORMAT "%s%s",
            chunk.offset, chunk.frames, GST_TIME_ARGS(GST_BUFFER_PTS(buffer)),
            chunk.discont ? " DISCONT" : "", chunk.gap ? " GAP" : "");
-  state->engine.note_pushed(chunk, state->mapper.monotonic_now());
+  state->engine.note_pushed(chunk, state->stamper.monotonic_now());
   *out = buffer;
   return GST_FLOW_OK;
 }
@@ -702,22 +602,43 @@ static void gst_proc_audio_src_class_init(GstProcAudioSrcClass *klass) {
       g_param_spec_uint("pid", "Process ID",
                         "Process whose audio to capture (0 = none). Checked when the element "
                         "goes to PAUSED: a pid that does not exist fails that state change. "
-                        "Set this or process-name, not both",
+                        "Set this or process-name, not both. With neither, include-tree fails "
+                        "to start rather than capture more than asked",
                         0, G_MAXINT32, 0, flags));
   g_object_class_install_property(
       gobject_class, PROP_PROCESS_NAME,
       g_param_spec_string("process-name", "Process name",
                           "Executable name of the process to capture (e.g. \"firefox\", "
                           "\"chrome.exe\"), resolved when the element goes to PAUSED; several "
-                          "matches pick the oldest. Set this or pid, not both",
+                          "matches pick the oldest. With on-target-exit=wait it need not run "
+                          "yet. Set this or pid, not both",
                           nullptr, flags));
   g_object_class_install_property(
       gobject_class, PROP_MODE,
       g_param_spec_enum("mode", "Mode",
                         "Capture the target's process tree (include-tree) or every process "
-                        "except it (exclude-tree). With no target: every process except this one",
+                        "except it (exclude-tree). With no target, exclude-tree captures every "
+                        "process except this one and include-tree fails to start",
                         GST_TYPE_PROC_AUDIO_MODE,
                         static_cast<gint>(procaudio::TargetMode::kIncludeTree), flags));
+  g_object_class_install_property(
+      gobject_class, PROP_ON_TARGET_EXIT,
+      g_param_spec_enum("on-target-exit", "On target exit",
+                        "What the target's exit does: eos ends the stream (files are "
+                        "finalised); wait keeps it live with GAP silence, as before the target "
+                        "first starts, and captures the next process of that name (needs "
+                        "process-name and include-tree). Every change is posted as an element "
+                        "message \"procaudio-target\" (state: waiting, capturing, exited; pid; "
+                        "process-name; streams)",
+                        GST_TYPE_PROC_AUDIO_ON_TARGET_EXIT,
+                        static_cast<gint>(procaudio::OnTargetExit::kEos), flags));
+  g_object_class_install_property(
+      gobject_class, PROP_REFERENCE_TIMESTAMP,
+      g_param_spec_boolean("reference-timestamp", "Reference timestamp",
+                           "Attach to each buffer a GstReferenceTimestampMeta (caps "
+                           "timestamp/x-unix): the wall-clock time, in ns since 1970, at which "
+                           "its first frame was captured",
+                           FALSE, flags));
   g_object_class_install_property(
       gobject_class, PROP_LATENCY_TIME,
       g_param_spec_int64("latency-time", "Latency time",
@@ -739,8 +660,8 @@ static void gst_proc_audio_src_class_init(GstProcAudioSrcClass *klass) {
           "Counters since the element last went to PAUSED: packets, frames-captured, "
           "frames-silent (delivered silent by the OS), frames-gap-filled (silence made by the "
           "element), frames-dropped (overflow), frames-pushed, discontinuities (DISCONT "
-          "buffers), resyncs, chunks-pushed, latency-last and latency-max (ns from a chunk's "
-          "arrival to its push)",
+          "buffers), resyncs, reattachments (the target followed to a new process), "
+          "chunks-pushed, latency-last and latency-max (ns from a chunk's arrival to its push)",
           GST_TYPE_STRUCTURE, static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
 
   element_class->change_state = gst_proc_audio_src_change_state;
@@ -755,38 +676,13 @@ static void gst_proc_audio_src_class_init(GstProcAudioSrcClass *klass) {
 
   gst_type_mark_as_plugin_api(GST_TYPE_PROC_AUDIO_SRC, static_cast<GstPluginAPIFlags>(0));
   gst_type_mark_as_plugin_api(GST_TYPE_PROC_AUDIO_MODE, static_cast<GstPluginAPIFlags>(0));
+  gst_type_mark_as_plugin_api(GST_TYPE_PROC_AUDIO_ON_TARGET_EXIT,
+                              static_cast<GstPluginAPIFlags>(0));
 }
 
 void gst_proc_audio_src_class_set_formats(GstProcAudioSrcClass *klass,
                                           const procaudio::FormatCaps &formats) {
-  GstCaps *caps = gst_caps_new_empty();
-  for (procaudio::SampleFormat sample_format : formats.sample_formats) {
-    GstStructure *s = gst_structure_new("audio/x-raw", "format", G_TYPE_STRING,
-                                        procaudio::sample_format_name(sample_format), "layout",
-                                        G_TYPE_STRING, "interleaved", nullptr);
-    if (formats.rates.empty()) {
-      gst_structure_set(s, "rate", GST_TYPE_INT_RANGE, static_cast<gint>(formats.rate_min),
-                        static_cast<gint>(formats.rate_max), nullptr);
-    } else {
-      GValue list = G_VALUE_INIT;
-      gst_value_list_init(&list, static_cast<guint>(formats.rates.size()));
-      for (uint32_t rate : formats.rates) {
-        GValue v = G_VALUE_INIT;
-        g_value_init(&v, G_TYPE_INT);
-        g_value_set_int(&v, static_cast<gint>(rate));
-        gst_value_list_append_and_take_value(&list, &v);
-      }
-      gst_structure_take_value(s, "rate", &list);
-    }
-    if (formats.channels_min == formats.channels_max) {
-      gst_structure_set(s, "channels", G_TYPE_INT, static_cast<gint>(formats.channels_min),
-                        nullptr);
-    } else {
-      gst_structure_set(s, "channels", GST_TYPE_INT_RANGE, static_cast<gint>(formats.channels_min),
-                        static_cast<gint>(formats.channels_max), nullptr);
-    }
-    gst_caps_append_structure(caps, s);
-  }
+  GstCaps *caps = procaudio::caps_for(formats);
   GstPadTemplate *templ = gst_pad_template_new("src", GST_PAD_SRC, GST_PAD_ALWAYS, caps);
   gst_element_class_add_pad_template(GST_ELEMENT_CLASS(klass), templ);
   gst_caps_unref(caps);

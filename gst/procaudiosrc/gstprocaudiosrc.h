@@ -15,6 +15,8 @@ G_DECLARE_DERIVABLE_TYPE(GstProcAudioSrc, gst_proc_audio_src, GST, PROC_AUDIO_SR
 
 #define GST_TYPE_PROC_AUDIO_MODE (gst_proc_audio_mode_get_type())
 GType gst_proc_audio_mode_get_type(void);
+#define GST_TYPE_PROC_AUDIO_ON_TARGET_EXIT (gst_proc_audio_on_target_exit_get_type())
+GType gst_proc_audio_on_target_exit_get_type(void);
 
 struct _GstProcAudioSrcClass {
   GstPushSrcClass parent_class;

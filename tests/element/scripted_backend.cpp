@@ -30,6 +30,20 @@ Scenario &Scenario::gap(uint64_t ns) {
   return add(s);
 }
 
+Scenario &Scenario::rewind(uint64_t ns) {
+  Step s(Step::kRewind);
+  s.ns = ns;
+  return add(s);
+}
+
+Scenario &Scenario::state(TargetState::Phase phase, uint32_t pid, uint32_t streams) {
+  Step s(Step::kState);
+  s.state.phase = phase;
+  s.state.pid = pid;
+  s.state.streams = streams;
+  return add(s);
+}
+
 Scenario &Scenario::idle(uint64_t ns, uint64_t tick_ns) {
   Step s(Step::kIdle);
   s.ns = ns;
@@ -225,6 +239,12 @@ void ScriptedBackend::run(CaptureConfig config, CaptureSink *sink) {
         break;
       case Scenario::Step::kGap:
         t += step.ns;
+        break;
+      case Scenario::Step::kRewind:
+        t -= std::min(t, step.ns);
+        break;
+      case Scenario::Step::kState:
+        sink->on_target_state(step.state);
         break;
       case Scenario::Step::kIdle:
         for (uint64_t waited = 0; waited < step.ns; waited += step.tick_ns) {

@@ -23,21 +23,39 @@ namespace procaudio::testing {
 class Scenario {
  public:
   struct Step {
-    enum Kind { kPackets, kGap, kIdle, kExit, kError, kHold, kSetDrift, kSetJitter, kSetPaced };
+    enum Kind {
+      kPackets,
+      kGap,
+      kRewind,
+      kIdle,
+      kExit,
+      kError,
+      kState,
+      kHold,
+      kSetDrift,
+      kSetJitter,
+      kSetPaced
+    };
     explicit Step(Kind k) : kind(k) {}
     Kind kind;
     std::vector<uint32_t> sizes;  // kPackets: sizes, cycled
     uint32_t count = 0;           // kPackets: how many packets
     uint32_t flags = 0;           // kPackets: PacketFlags on each (discontinuity: first only)
-    uint64_t ns = 0;              // kGap, kIdle: duration; kSetJitter: max jitter
+    uint64_t ns = 0;              // kGap, kRewind, kIdle: duration; kSetJitter: max jitter
     uint64_t tick_ns = 0;         // kIdle: on_idle period
     double value = 0;             // kSetDrift: ppm; kSetPaced: 0/1
     CaptureError error;           // kError
+    TargetState state;            // kState
   };
 
   // ---- Building (before start) ----
   Scenario &packets(uint32_t count, std::vector<uint32_t> sizes, uint32_t flags = 0);
   Scenario &gap(uint64_t ns);
+  // The next packet's device time is `ns` earlier than where the stream is: a new process's
+  // first audio captured before the fill of the wait ended.
+  Scenario &rewind(uint64_t ns);
+  // Reports a target state (what a backend says on every change).
+  Scenario &state(TargetState::Phase phase, uint32_t pid, uint32_t streams);
   Scenario &idle(uint64_t ns, uint64_t tick_ns);
   Scenario &exit();
   Scenario &fail(CaptureError error);

@@ -411,6 +411,17 @@ class RecordingSink : public procaudio::CaptureSink {
     cv_.notify_all();
   }
 
+  void on_target_state(const procaudio::TargetState &state) override {
+    Enter enter(this);
+    std::lock_guard<std::mutex> lock(mutex_);
+    states_.push_back(state);
+    cv_.notify_all();
+  }
+  std::vector<procaudio::TargetState> states() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return states_;
+  }
+
   bool wait(const std::function<bool()> &done, int timeout_ms) {
     std::unique_lock<std::mutex> lock(mutex_);
     return cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), done);
@@ -568,6 +579,7 @@ class RecordingSink : public procaudio::CaptureSink {
   procaudio::AudioFormat format_;
   std::vector<float> samples_;
   std::vector<PacketRecord> packets_;
+  std::vector<procaudio::TargetState> states_;
   bool stopped_ = false;
   bool exited_ = false;
   bool errored_ = false;
@@ -767,6 +779,7 @@ TEST(PipeWireBackendNoServer, OpenWithoutPipeWireNamesSocketAndRuntimeDir) {
 
   PipeWireBackend backend(test_logger());
   TargetSpec target;  // no target: only the connection is checked
+  target.mode = TargetMode::kExcludeTree;
   const CaptureError error = backend.open(target);
   std::printf("  message: %s\n  detail:  %s\n", error.message.c_str(), error.detail.c_str());
   EXPECT_EQ(error.kind, ErrorKind::kBackendUnavailable);
@@ -1272,7 +1285,8 @@ TEST_F(PipeWireBackendTest, NoTargetCapturesEverythingButThisProcess) {
   play({"--freq", "1000"});
   PipeWireBackend backend(test_logger());
   RecordingSink sink(config_of().format);
-  TargetSpec spec;  // no target
+  TargetSpec spec;  // no target, exclude-tree: everything but us
+  spec.mode = TargetMode::kExcludeTree;
   ASSERT_NO_FATAL_FAILURE(start_capture(backend, spec, sink, config_of()));
   const size_t begin = capture_with_links(backend, sink, 4, 1.0);
   expect_tone(sink, 440, begin, 48000, "player 1");

@@ -227,7 +227,7 @@ def test_no_pipewire_reachable_names_the_socket_and_runtime_dir(pw_session):
                        "PIPEWIRE_REMOTE": None})
     nowhere.activate()
     try:
-        result = capture("", 2.0)
+        result = capture("mode=exclude-tree", 2.0)
     finally:
         nowhere.deactivate()
         shutil.rmtree(empty)

@@ -72,7 +72,8 @@ class BackendTest : public ::testing::Test {
   }
 
   // open() without a target, start() in F32LE 48 kHz stereo; the fake stream.
-  std::shared_ptr<FakeStream> start_default(RecordingSink &sink, TargetSpec target = {}) {
+  std::shared_ptr<FakeStream> start_default(RecordingSink &sink,
+                                            TargetSpec target = everything_but_us()) {
     const CaptureError open_error = backend_->open(target);
     EXPECT_FALSE(open_error) << open_error.message << " / " << open_error.detail;
     const CaptureError start_error =

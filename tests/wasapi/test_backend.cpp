@@ -37,7 +37,7 @@ TEST_F(BackendTest, PrefersTheDefaultRenderEndpointsMixRate) {
                                                    "GetDefaultAudioEndpoint failed"}
                                     : CaptureError{};
     make_backend(10);
-    ASSERT_FALSE(backend_->open({}));
+    ASSERT_FALSE(backend_->open(testing::everything_but_us()));
     const AudioFormat f = backend_->preferred_format();
     EXPECT_EQ(f.rate, c.preferred) << c.mix_rate;
     EXPECT_EQ(f.sample_format, SampleFormat::kF32LE);
@@ -70,7 +70,7 @@ TEST_F(BackendTest, NewFormatTakesAFreshClient) {
 }
 
 TEST_F(BackendTest, FormatOutsideTheCapsIsRefusedBeforeWindowsSeesIt) {
-  ASSERT_FALSE(backend_->open({}));
+  ASSERT_FALSE(backend_->open(testing::everything_but_us()));
   RecordingSink sink(2);
   const CaptureError error = backend_->start(config_of(SampleFormat::kS16LE, 16000, 1), sink);
   EXPECT_EQ(error.kind, ErrorKind::kFormatRefused);
@@ -78,7 +78,7 @@ TEST_F(BackendTest, FormatOutsideTheCapsIsRefusedBeforeWindowsSeesIt) {
 }
 
 TEST_F(BackendTest, NoTargetExcludesThisProcess) {
-  ASSERT_FALSE(backend_->open({}));
+  ASSERT_FALSE(backend_->open(testing::everything_but_us()));
   const auto requests = activator_->requests();
   ASSERT_EQ(requests.size(), 1u);
   EXPECT_EQ(requests[0].pid, GetCurrentProcessId());
@@ -127,7 +127,7 @@ TEST_F(BackendTest, NoSuchProcess) {
 
 TEST_F(BackendTest, WindowsOlderThan2004IsRefusedByName) {
   version_ = {10, 0, 18363};  // 1909
-  const CaptureError error = backend_->open({});
+  const CaptureError error = backend_->open(testing::everything_but_us());
   EXPECT_EQ(error.kind, ErrorKind::kUnsupportedOs);
   EXPECT_NE(error.message.find("Windows 10 version 2004 (build 19041)"), std::string::npos)
       << error.message;
@@ -137,7 +137,7 @@ TEST_F(BackendTest, WindowsOlderThan2004IsRefusedByName) {
 TEST_F(BackendTest, ActivationErrorFailsOpen) {
   activator_->next_error = {ErrorKind::kBackendUnavailable, "process loopback unavailable",
                             "activate result 0x80070002"};
-  const CaptureError error = backend_->open({});
+  const CaptureError error = backend_->open(testing::everything_but_us());
   EXPECT_EQ(error.kind, ErrorKind::kBackendUnavailable);
   EXPECT_EQ(backend_->resolved_pid(), 0u);
 }
@@ -160,7 +160,7 @@ TEST(BackendActivation, TimeoutFailsOpenWithATimeoutError) {
   };
   WasapiBackend backend({}, options);
   const auto t0 = std::chrono::steady_clock::now();
-  const CaptureError error = backend.open({});
+  const CaptureError error = backend.open(testing::everything_but_us());
   EXPECT_EQ(error.kind, ErrorKind::kTimeout);
   EXPECT_NE(error.message.find("250 ms"), std::string::npos) << error.message;
   EXPECT_LT(std::chrono::steady_clock::now() - t0, milliseconds(5000));

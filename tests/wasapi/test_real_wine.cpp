@@ -126,7 +126,7 @@ class RealWasapiUnderWine : public ::testing::Test {
 
   // The backend opened and started in `format` into `sink`.
   void start(WasapiBackend &backend, const AudioFormat &format, CaptureSink &sink,
-             const TargetSpec &target = {}) {
+             const TargetSpec &target = testing::everything_but_us()) {
     const CaptureError open_error = backend.open(target);
     ASSERT_FALSE(open_error) << open_error.message << " / " << open_error.detail;
     const CaptureError start_error = backend.start(config_of(format), sink);
@@ -228,6 +228,10 @@ class TeeSink final : public CaptureSink {
   void on_error(const CaptureError &e) override {
     record_.on_error(e);
     next_.on_error(e);
+  }
+  void on_target_state(const TargetState &state) override {
+    record_.on_target_state(state);
+    next_.on_target_state(state);
   }
 
  private:
@@ -398,7 +402,7 @@ TEST_F(RealWasapiUnderWine, TheRateToPreferIsTheDefaultRenderEndpointsMixRate) {
   ASSERT_FALSE(query) << query.message << " / " << query.detail;
   EXPECT_EQ(mix_rate, sink_rate);  // winepulse mixes at the PulseAudio sink's rate
   auto backend = make_backend();
-  ASSERT_FALSE(backend->open({}));
+  ASSERT_FALSE(backend->open(testing::everything_but_us()));
   EXPECT_EQ(backend->preferred_format().rate, WasapiBackend::preferred_format_for(sink_rate).rate);
 }
 

@@ -75,7 +75,7 @@ void RecordingSink::record(Call call) {
 }
 
 void RecordingSink::on_packet(const Packet &packet) {
-  Call call{Kind::kPacket, packet, {}, 0, {}, 0};
+  Call call{Kind::kPacket, packet, {}, 0, {}, 0, {}};
   if (packet.data != nullptr && !(packet.flags & kPacketSilent)) {
     const uint8_t *bytes = static_cast<const uint8_t *>(packet.data);
     call.bytes.assign(bytes, bytes + size_t{packet.frames} * bytes_per_frame_);
@@ -85,16 +85,20 @@ void RecordingSink::on_packet(const Packet &packet) {
 }
 
 void RecordingSink::on_idle(uint64_t now_ns) {
-  Call call{Kind::kIdle, {}, {}, now_ns, {}, 0};
+  Call call{Kind::kIdle, {}, {}, now_ns, {}, 0, {}};
   record(std::move(call));
 }
 
 void RecordingSink::on_target_exit() {
-  record(Call{Kind::kTargetExit, {}, {}, 0, {}, 0});
+  record(Call{Kind::kTargetExit, {}, {}, 0, {}, 0, {}});
 }
 
 void RecordingSink::on_error(const CaptureError &error) {
-  record(Call{Kind::kError, {}, {}, 0, error, 0});
+  record(Call{Kind::kError, {}, {}, 0, error, 0, {}});
+}
+
+void RecordingSink::on_target_state(const TargetState &state) {
+  record(Call{Kind::kTargetState, {}, {}, 0, {}, 0, state});
 }
 
 bool RecordingSink::wait_until(const std::function<bool(const std::vector<Call> &)> &done,

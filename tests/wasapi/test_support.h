@@ -29,6 +29,14 @@ std::string executable_stem();
 // `s` with ASCII letters upper-cased: process names match in any case.
 std::string to_upper(std::string s);
 
+// Every process except this one: the target a test takes when it names none (include-tree
+// with no target fails closed).
+inline TargetSpec everything_but_us() {
+  TargetSpec spec;
+  spec.mode = TargetMode::kExcludeTree;
+  return spec;
+}
+
 // A pid no process has: a multiple of 4 (what Windows hands out) far above those in use,
 // checked against the process list.
 uint32_t unused_pid();
@@ -36,7 +44,7 @@ uint32_t unused_pid();
 // Records every sink call in order, with the time it happened.
 class RecordingSink final : public CaptureSink {
  public:
-  enum class Kind { kPacket, kIdle, kTargetExit, kError };
+  enum class Kind { kPacket, kIdle, kTargetExit, kError, kTargetState };
   struct Call {
     Kind kind;
     Packet packet;               // kPacket (data pointer not valid afterwards)
@@ -44,6 +52,7 @@ class RecordingSink final : public CaptureSink {
     uint64_t idle_now_ns = 0;    // kIdle
     CaptureError error;          // kError
     uint64_t at_ns = 0;          // when the call happened
+    TargetState state;           // kTargetState
   };
 
   explicit RecordingSink(uint32_t bytes_per_frame) : bytes_per_frame_(bytes_per_frame) {}
@@ -52,6 +61,7 @@ class RecordingSink final : public CaptureSink {
   void on_idle(uint64_t now_ns) override;
   void on_target_exit() override;
   void on_error(const CaptureError &error) override;
+  void on_target_state(const TargetState &state) override;
 
   // Waits (bounded) until `done(calls)` holds; false on timeout.
   bool wait_until(const std::function<bool(const std::vector<Call> &)> &done,

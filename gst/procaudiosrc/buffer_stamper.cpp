@@ -1,0 +1,69 @@
+#include "buffer_stamper.h"
+
+namespace procaudio {
+
+BufferStamper::BufferStamper() : unix_caps_(gst_caps_new_empty_simple("timestamp/x-unix")) {}
+
+BufferStamper::~BufferStamper() {
+  gst_caps_unref(unix_caps_);
+}
+
+int64_t BufferStamper::unix_minus_monotonic() {
+  // The wall clock read between two monotonic readings: only a tight bracket (no preemption
+  // in between) is taken, else the last good one stays. Re-read at every buffer, it follows
+  // the wall clock's slews (NTP) over hours.
+  const int64_t before = static_cast<int64_t>(mapper_.monotonic_now());
+  const int64_t unix_now = g_get_real_time() * 1000;
+  const int64_t after = static_cast<int64_t>(mapper_.monotonic_now());
+  if (!have_unix_offset_ || after - before <= kTightBracketNs) {
+    unix_minus_monotonic_ = unix_now - (before + (after - before) / 2);
+    have_unix_offset_ = true;
+  }
+  return unix_minus_monotonic_;
+}
+
+void BufferStamper::stamp(GstElement *element, GstBuffer *buffer, const Chunk &chunk, uint32_t rate,
+                          bool reference_timestamp) {
+  if (!have_anchor_ || chunk.discont || chunk.anchor_offset != anchor_offset_ ||
+      chunk.anchor_time_ns != anchor_time_ns_) {
+    GstClock *clock = gst_element_get_clock(element);
+    mapper_.calibrate(clock);
+    if (clock != nullptr) {
+      gst_object_unref(clock);
+    }
+    anchor_offset_ = chunk.anchor_offset;
+    anchor_time_ns_ = chunk.anchor_time_ns;
+    anchor_running_time_ = mapper_.to_clock_time(chunk.anchor_time_ns) -
+                           static_cast<GstClockTimeDiff>(gst_element_get_base_time(element));
+    have_anchor_ = true;
+  }
+  const gint r = static_cast<gint>(rate);
+  const GstClockTimeDiff start =
+      anchor_running_time_ + static_cast<GstClockTimeDiff>(gst_util_uint64_scale_int(
+                                 chunk.offset - chunk.anchor_offset, GST_SECOND, r));
+  const GstClockTimeDiff end =
+      anchor_running_time_ + static_cast<GstClockTimeDiff>(gst_util_uint64_scale_int(
+                                 chunk.offset + chunk.frames - chunk.anchor_offset, GST_SECOND, r));
+  // Frames captured before PLAYING began clip to running time 0.
+  const GstClockTime pts = start > 0 ? static_cast<GstClockTime>(start) : 0;
+  GST_BUFFER_PTS(buffer) = pts;
+  GST_BUFFER_DTS(buffer) = GST_CLOCK_TIME_NONE;
+  GST_BUFFER_DURATION(buffer) = end > static_cast<GstClockTimeDiff>(pts) ? end - pts : 0;
+  GST_BUFFER_OFFSET(buffer) = chunk.offset;
+  GST_BUFFER_OFFSET_END(buffer) = chunk.offset + chunk.frames;
+  if (chunk.discont) {
+    GST_BUFFER_FLAG_SET(buffer, GST_BUFFER_FLAG_DISCONT);
+  }
+  if (chunk.gap) {
+    GST_BUFFER_FLAG_SET(buffer, GST_BUFFER_FLAG_GAP);
+  }
+  if (reference_timestamp) {
+    const uint64_t device_ns =
+        anchor_time_ns_ + gst_util_uint64_scale_int(chunk.offset - anchor_offset_, GST_SECOND, r);
+    const GstClockTime unix_ns =
+        static_cast<GstClockTime>(static_cast<int64_t>(device_ns) + unix_minus_monotonic());
+    gst_buffer_add_reference_timestamp_meta(buffer, unix_caps_, unix_ns, GST_CLOCK_TIME_NONE);
+  }
+}
+
+}  // namespace procaudio
