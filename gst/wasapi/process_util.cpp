@@ -2,6 +2,8 @@
 
 #include <tlhelp32.h>
 
+#include <algorithm>
+
 #include <limits>
 
 #include "hresult.h"
@@ -158,6 +160,55 @@ uint32_t pick_root_process(const std::vector<ProcessEntry> &processes, const std
     }
   }
   return best != nullptr ? best->pid : 0;
+}
+
+uint32_t ancestor_named(const std::vector<ProcessEntry> &processes, uint32_t pid,
+                        const std::wstring &wanted) {
+  auto find = [&processes](uint32_t p) -> const ProcessEntry * {
+    for (const ProcessEntry &e : processes) {
+      if (e.pid == p) {
+        return &e;
+      }
+    }
+    return nullptr;
+  };
+  uint32_t root = 0;
+  const ProcessEntry *at = find(pid);
+  for (int depth = 0; at != nullptr && depth < 64; ++depth) {
+    if (process_name_matches(at->exe, wanted)) {
+      root = at->pid;
+    }
+    const ProcessEntry *parent = at->parent_pid != at->pid ? find(at->parent_pid) : nullptr;
+    if (parent != nullptr && parent->creation_time != 0 && at->creation_time != 0 &&
+        parent->creation_time > at->creation_time) {
+      break;  // younger than its "child": the parent's pid was reused
+    }
+    at = parent;
+  }
+  return root;
+}
+
+uint32_t find_ancestor_named(uint32_t pid, const std::string &name) {
+  std::vector<ProcessEntry> processes;
+  if (list_processes(processes)) {
+    return 0;
+  }
+  // Creation times only along the chain: opening every process would be slow.
+  uint32_t at = pid;
+  for (int depth = 0; at != 0 && depth < 64; ++depth) {
+    auto it = std::find_if(processes.begin(), processes.end(),
+                           [at](const ProcessEntry &e) { return e.pid == at; });
+    if (it == processes.end()) {
+      break;
+    }
+    UniqueHandle handle(OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, at));
+    FILETIME created, exited, kernel, user;
+    if (handle.valid() && GetProcessTimes(handle.get(), &created, &exited, &kernel, &user)) {
+      it->creation_time = filetime_value(created);
+    }
+    at = it->parent_pid != it->pid ? it->parent_pid : 0;
+  }
+  return ancestor_named(processes, pid, to_utf16(name));
 }
 
 uint64_t system_time_now() {

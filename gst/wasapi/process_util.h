@@ -57,6 +57,16 @@ bool process_name_matches(const std::wstring &exe, const std::wstring &wanted);
 // roots, the oldest (unknown creation times last, then the lowest pid). 0 if none matches.
 uint32_t pick_root_process(const std::vector<ProcessEntry> &processes, const std::wstring &wanted);
 
+// The process that `pid` plays for under the name `wanted`: the oldest of `pid` and its
+// ancestors named so (include-tree captures that one's tree), following parent links (a
+// parent created after its child is a reused pid, not a parent: the walk stops there). 0 if
+// neither `pid` nor any ancestor is named so.
+uint32_t ancestor_named(const std::vector<ProcessEntry> &processes, uint32_t pid,
+                        const std::wstring &wanted);
+
+// ancestor_named() on a fresh snapshot, with the creation times of `pid`'s ancestors read.
+uint32_t find_ancestor_named(uint32_t pid, const std::string &name);
+
 // Every running process (Toolhelp32 snapshot; no creation times). `snapshot_time`, when
 // given: the system time (FILETIME units) just before the snapshot was taken.
 CaptureError list_processes(std::vector<ProcessEntry> &processes,

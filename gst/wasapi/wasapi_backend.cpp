@@ -5,12 +5,15 @@
 #include <objbase.h>
 
 #include <algorithm>
+#include <atomic>
+#include <mutex>
 
 #include "audio_client_activator.h"
 #include "com_thread.h"
 #include "endpoints.h"
 #include "hresult.h"
 #include "process_util.h"
+#include "target_follower.h"
 #include "unique_handle.h"
 #include "wasapi_capture.h"
 
@@ -25,19 +28,95 @@ struct WasapiBackend::Impl {
   std::shared_ptr<AudioClientActivator> activator;
 
   bool opened = false;
-  LoopbackTarget loopback;
+  TargetSpec spec;
   AudioFormat preferred;
-  UniqueHandle process;  // the target, held from open() to close(); none without a target
-
   // Keeps the multithreaded apartment alive from open() to close(): the audio client is
   // created on one MTA thread and used on another.
   CO_MTA_USAGE_COOKIE mta_cookie = nullptr;
 
+  // The process captured now and its client. Written by the caller between captures and by
+  // the follower's thread while it runs (never both: start() and stop() bracket that
+  // thread); `mutex` guards the swaps of `capture` for readers on other threads.
+  LoopbackTarget loopback;
+  UniqueHandle process;                    // the target's, while attached
+  std::atomic<uint32_t> attached_pid{0};   // the pid in `process`, for any thread
   ComPtr<IAudioClient> fresh_client;       // activated, not initialized yet
   std::unique_ptr<WasapiCapture> capture;  // owns the client it initialized
+  mutable std::mutex mutex;
+
+  // What start() was given: the follower's captures of a new process take the same.
+  CaptureStreamSettings settings;
+  CaptureSink *sink = nullptr;
+
+  std::unique_ptr<TargetFollower> follower;
 
   CaptureError activate(ComPtr<IAudioClient> &client) {
     return activator->activate(loopback, client);
+  }
+
+  // Holds `pid` (checked alive) as the target whose tree is captured.
+  CaptureError hold_target(uint32_t pid) {
+    if (CaptureError error = open_process(pid, process)) {
+      return error;
+    }
+    loopback.pid = pid;
+    loopback.include_tree = spec.mode == TargetMode::kIncludeTree;
+    attached_pid = pid;
+    return {};
+  }
+
+  void forget_target() {
+    process.reset();
+    loopback = {};
+    attached_pid = 0;
+  }
+
+  // Starts a capture of the process held (a fresh client unless the last one fits), its
+  // thread reporting `state` first.
+  CaptureError start_capture(const TargetState &state) {
+    std::unique_ptr<WasapiCapture> old;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      old = std::move(capture);
+    }
+    // A client is initialized once, for one format; a new format (or a client that failed)
+    // needs a fresh one.
+    if (old && (old->settings().format != settings.format ||
+                old->settings().buffer_ns != settings.buffer_ns || !old->usable())) {
+      PA_DEBUG(log, "a fresh audio client is needed");
+      old.reset();
+    }
+    if (!old) {
+      ComPtr<IAudioClient> client = std::move(fresh_client);
+      if (!client) {
+        if (CaptureError error = activate(client)) {
+          return error;
+        }
+      }
+      // Impl outlives the capture: the retry's fresh client comes from the same activator.
+      old.reset(new WasapiCapture(
+          std::move(client), [this](ComPtr<IAudioClient> &fresh) { return activate(fresh); },
+          settings, log));
+    }
+    old->report_state(state);
+    if (CaptureError error = old->start(*sink, process.valid() ? process.get() : nullptr)) {
+      PA_ERROR(log, "%s (%s)", error.message.c_str(), error.detail.c_str());
+      return error;
+    }
+    std::lock_guard<std::mutex> lock(mutex);
+    capture = std::move(old);
+    return {};
+  }
+
+  void drop_capture() {
+    std::unique_ptr<WasapiCapture> old;
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      old = std::move(capture);
+    }
+    if (old) {
+      old->stop();
+    }
   }
 };
 
@@ -69,6 +148,29 @@ WasapiBackend::WasapiBackend(Logger log, WasapiBackendOptions options) : impl_(n
     impl_->activator = std::make_shared<ProcessLoopbackActivator>(
         impl_->log, impl_->options.activation_timeout_ms);
   }
+  Impl &s = *impl_;
+  TargetFollower::Hooks hooks;
+  hooks.attach = [&s](uint32_t root, const TargetState &state) {
+    if (CaptureError error = s.hold_target(root)) {
+      return error;
+    }
+    if (CaptureError error = s.start_capture(state)) {
+      s.forget_target();
+      return error;
+    }
+    return CaptureError{};
+  };
+  hooks.detach = [&s] {
+    s.drop_capture();
+    s.forget_target();
+  };
+  hooks.report = [&s](const TargetState &state) {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    if (s.capture) {
+      s.capture->report_state(state);
+    }
+  };
+  s.follower.reset(new TargetFollower(s.log, std::move(hooks)));
 }
 
 WasapiBackend::~WasapiBackend() {
@@ -103,14 +205,20 @@ CaptureError WasapiBackend::open(const TargetSpec &target) {
     PA_WARNING(s.log, "could not read the Windows version; trying process loopback anyway");
   }
 
+  s.spec = target;
   uint32_t pid = target.pid;
   if (pid == 0 && !target.process_name.empty()) {
     // Opened as it is looked up: the handle is the process the lookup named.
-    if (CaptureError error = find_process_by_name(target.process_name, pid, s.process)) {
+    const CaptureError error = find_process_by_name(target.process_name, pid, s.process);
+    if (error && !(error.kind == ErrorKind::kNotFound && target.follows())) {
       PA_ERROR(s.log, "%s (%s)", error.message.c_str(), error.detail.c_str());
       return error;
     }
-    PA_INFO(s.log, "process '%s' is pid %u", target.process_name.c_str(), pid);
+    if (error) {
+      PA_INFO(s.log, "process '%s' is not running: waiting for it", target.process_name.c_str());
+    } else {
+      PA_INFO(s.log, "process '%s' is pid %u", target.process_name.c_str(), pid);
+    }
   } else if (pid != 0) {
     if (CaptureError error = open_process(pid, s.process)) {
       PA_ERROR(s.log, "%s (%s)", error.message.c_str(), error.detail.c_str());
@@ -120,10 +228,24 @@ CaptureError WasapiBackend::open(const TargetSpec &target) {
   if (pid != 0) {
     s.loopback.pid = pid;
     s.loopback.include_tree = target.mode == TargetMode::kIncludeTree;
-  } else {
-    // No target: everything this system plays, except this process (and its children).
+    s.attached_pid = pid;
+  } else if (!target.has_target()) {
+    // exclude-tree with no target: everything this system plays, except this process (and
+    // its children).
     s.loopback.pid = GetCurrentProcessId();
     s.loopback.include_tree = false;
+  }
+
+  // The application's sessions: needed to follow it, useful to count its streams.
+  if (target.follows() || (target.has_target() && target.mode == TargetMode::kIncludeTree)) {
+    std::shared_ptr<AudioSessionSource> sessions = s.options.sessions;
+    if (!sessions) {
+      sessions = std::make_shared<SessionWatch>(s.log);
+    }
+    if (CaptureError error = s.follower->open(sessions, target.process_name, target.follows())) {
+      close();
+      return error;
+    }
   }
 
   const HRESULT mta = CoIncrementMTAUsage(&s.mta_cookie);
@@ -132,9 +254,11 @@ CaptureError WasapiBackend::open(const TargetSpec &target) {
     PA_WARNING(s.log, "CoIncrementMTAUsage failed: %s", format_hresult(mta).c_str());
   }
 
-  if (CaptureError error = s.activate(s.fresh_client)) {
-    close();
-    return error;
+  if (s.loopback.pid != 0) {
+    if (CaptureError error = s.activate(s.fresh_client)) {
+      close();
+      return error;
+    }
   }
 
   uint32_t mix_rate = 0;
@@ -167,56 +291,47 @@ CaptureError WasapiBackend::start(const CaptureConfig &config, CaptureSink &sink
                 kSupportedFormatsAdvice,
             "WasapiBackend::start: format outside the declared caps"};
   }
-  CaptureStreamSettings settings;
-  settings.format = config.format;
-  settings.buffer_ns = config.buffer_ns;
-  settings.loopback = s.activator->loopback();
-  settings.wake_interval_ms = s.options.wake_interval_ms;
-  settings.idle_after_ns = kIdleMarginNs;
-  settings.exit_drain_ns = s.options.exit_drain_ns;
-  settings.startup_timeout_ms = s.options.startup_timeout_ms;
+  s.sink = &sink;
+  s.settings = {};
+  s.settings.format = config.format;
+  s.settings.buffer_ns = config.buffer_ns;
+  s.settings.loopback = s.activator->loopback();
+  s.settings.wake_interval_ms = s.options.wake_interval_ms;
+  s.settings.idle_after_ns = kIdleMarginNs;
+  s.settings.exit_drain_ns = s.options.exit_drain_ns;
+  s.settings.startup_timeout_ms = s.options.startup_timeout_ms;
+  s.settings.on_target_exit = [&s](CaptureSink &sink) {
+    s.follower->target_exited(sink, s.attached_pid);
+  };
 
-  // A client is initialized once, for one format; a new format (or a client that failed)
-  // needs a fresh one.
-  if (s.capture &&
-      (s.capture->settings().format != settings.format ||
-       s.capture->settings().buffer_ns != settings.buffer_ns || !s.capture->usable())) {
-    PA_DEBUG(s.log, "a fresh audio client is needed");
-    s.capture.reset();
-  }
-  if (!s.capture) {
-    ComPtr<IAudioClient> client = std::move(s.fresh_client);
-    if (!client) {
-      if (CaptureError error = s.activate(client)) {
-        return error;
-      }
+  const uint32_t root = s.attached_pid;
+  const uint32_t streams = root != 0 ? s.follower->streams_of(root) : 0;
+  if (s.loopback.pid != 0) {
+    if (CaptureError error = s.start_capture({TargetState::Phase::kCapturing, root, streams})) {
+      return error;
     }
-    // Impl outlives the capture: the retry's fresh client comes from the same activator.
-    s.capture.reset(new WasapiCapture(
-        std::move(client), [&s](ComPtr<IAudioClient> &fresh) { return s.activate(fresh); },
-        settings, s.log));
   }
-  if (CaptureError error = s.capture->start(sink, s.process.valid() ? s.process.get() : nullptr)) {
-    PA_ERROR(s.log, "%s (%s)", error.message.c_str(), error.detail.c_str());
-    s.capture.reset();
-    return error;
-  }
+  s.follower->start(sink, root, streams, s.options.wake_interval_ms);
   return {};
 }
 
 void WasapiBackend::stop() {
-  if (impl_->capture) {
-    impl_->capture->stop();
+  Impl &s = *impl_;
+  s.follower->stop();  // first: it may be starting a capture
+  std::lock_guard<std::mutex> lock(s.mutex);
+  if (s.capture) {
+    s.capture->stop();
   }
 }
 
 void WasapiBackend::close() {
   Impl &s = *impl_;
   stop();
-  s.capture.reset();
+  s.follower->close();
+  s.drop_capture();
   s.fresh_client.Reset();
-  s.process.reset();
-  s.loopback = {};
+  s.forget_target();
+  s.spec = {};
   s.preferred = {};
   s.opened = false;
   if (s.mta_cookie != nullptr) {
@@ -234,16 +349,18 @@ uint64_t WasapiBackend::idle_margin_ns() const {
 }
 
 const char *WasapiBackend::initialize_variant() const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
   return impl_->capture ? impl_->capture->accepted_variant() : nullptr;
 }
 
 WakeCounts WasapiBackend::wake_counts() const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
   return impl_->capture ? impl_->capture->wake_counts() : WakeCounts{};
 }
 
 uint32_t WasapiBackend::resolved_pid() const {
   // Without a target, the loopback pid is this process, excluded: nothing was resolved.
-  return impl_->process.valid() ? impl_->loopback.pid : 0;
+  return impl_->attached_pid.load();
 }
 
 }  // namespace wasapi

@@ -4,11 +4,14 @@
 //   open()   OS version check (build 19041+), target resolved (process-name -> pid, the
 //            oldest of several) and held open (SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION),
 //            process-loopback client activated: include-tree / exclude-tree of the target,
-//            with no target everything except this process's tree; the default render
-//            endpoint's mix rate read, as the rate to prefer
-//   start()  the capture thread (WasapiCapture): Initialize once, Start
+//            with no target (exclude-tree) everything except this process's tree; the
+//            default render endpoint's mix rate read, as the rate to prefer; the audio
+//            sessions watched for a named include-tree target. Following (on-target-exit=
+//            wait): a name not running yet is not an error, the backend waits for it
+//   start()  the capture thread (WasapiCapture): Initialize once, Start; the target's state
+//            reported first; while waiting, TargetFollower's thread ticks and watches
 //   stop()   IAudioClient::Stop (never Reset); a later start() Start()s the same client
-//   close()  releases the client and the process
+//   close()  releases the client, the process and the session watch
 #pragma once
 
 #include <cstdint>
@@ -18,6 +21,7 @@
 #include "capture_counts.h"
 #include "core/capture_backend.h"
 #include "core/logger.h"
+#include "sessions.h"
 
 namespace procaudio {
 namespace wasapi {
@@ -36,6 +40,9 @@ struct WasapiBackendOptions {
   std::function<bool(WindowsVersion &)> query_version;
   // Reads the default render endpoint's mix rate. Null: default_render_mix_rate().
   std::function<CaptureError(uint32_t &)> query_mix_rate;
+  // Reports the machine's audio sessions (the target's streams; the next process of the name
+  // followed). Null: SessionWatch. Tests inject a script.
+  std::shared_ptr<AudioSessionSource> sessions;
   // How long the real activator waits for the audio service.
   uint32_t activation_timeout_ms = 5000;
   // The capture thread's longest wait (idle check cadence) and startup bound.

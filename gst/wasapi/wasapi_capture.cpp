@@ -110,6 +110,7 @@ WasapiCapture::WasapiCapture(ComPtr<IAudioClient> client, Reactivate reactivate,
       log_(std::move(log)),
       audio_event_(CreateEventW(nullptr, FALSE, FALSE, nullptr)),
       stop_event_(CreateEventW(nullptr, TRUE, FALSE, nullptr)),
+      state_event_(CreateEventW(nullptr, FALSE, FALSE, nullptr)),
       started_event_(CreateEventW(nullptr, TRUE, FALSE, nullptr)) {}
 
 WasapiCapture::~WasapiCapture() {
@@ -121,7 +122,8 @@ CaptureError WasapiCapture::start(CaptureSink &sink, HANDLE target_process) {
   if (!client_) {
     return {ErrorKind::kFailed, "No audio client to capture from.", "WasapiCapture::start"};
   }
-  if (!audio_event_.valid() || !stop_event_.valid() || !started_event_.valid()) {
+  if (!audio_event_.valid() || !stop_event_.valid() || !started_event_.valid() ||
+      !state_event_.valid()) {
     return win32_error(ErrorKind::kFailed, "Could not create the capture thread's events.",
                        "CreateEventW", GetLastError());
   }
@@ -310,6 +312,27 @@ CaptureError WasapiCapture::read_packets(CaptureSink &sink, uint32_t &packets) {
   }
 }
 
+void WasapiCapture::report_state(const TargetState &state) {
+  {
+    std::lock_guard<std::mutex> lock(state_mutex_);
+    pending_states_.push_back(state);
+  }
+  SetEvent(state_event_.get());
+}
+
+void WasapiCapture::deliver_states(CaptureSink &sink) {
+  // Reset first: a state reported after the swap below sets the event again.
+  ResetEvent(state_event_.get());
+  std::vector<TargetState> states;
+  {
+    std::lock_guard<std::mutex> lock(state_mutex_);
+    states.swap(pending_states_);
+  }
+  for (const TargetState &state : states) {
+    sink.on_target_state(state);
+  }
+}
+
 WakeCounts WasapiCapture::wake_counts() const {
   WakeCounts counts;
   counts.audio_event = event_wakes_.load();
@@ -342,8 +365,10 @@ void WasapiCapture::run(CaptureSink *sink_ptr, HANDLE target_process) {
   if (!error) {
     PA_DEBUG(log_, "capture thread running%s",
              target_process != nullptr ? ", watching the target process" : "");
-    HANDLE handles[3] = {stop_event_.get(), audio_event_.get(), target_process};
-    DWORD count = target_process != nullptr ? 3 : 2;
+    deliver_states(sink);  // what was reported before the thread ran
+    // The target's handle last: it is dropped from the wait once it signalled.
+    HANDLE handles[4] = {stop_event_.get(), audio_event_.get(), state_event_.get(), target_process};
+    DWORD count = target_process != nullptr ? 4 : 3;
     uint64_t last_packet_ns = monotonic_now_ns();
     // Set once the target exited: packets still in flight are read until then.
     uint64_t end_at_ns = 0;
@@ -363,6 +388,9 @@ void WasapiCapture::run(CaptureSink *sink_ptr, HANDLE target_process) {
         sink.on_error(win32_error(ErrorKind::kFailed, "The capture thread could not wait.",
                                   "WaitForMultipleObjects", GetLastError()));
         break;
+      }
+      if (wait == WAIT_OBJECT_0 + 2) {
+        deliver_states(sink);
       }
       const bool on_event = wait == WAIT_OBJECT_0 + 1;
       if (on_event) {
@@ -385,17 +413,22 @@ void WasapiCapture::run(CaptureSink *sink_ptr, HANDLE target_process) {
       if (packets > 0) {
         last_packet_ns = now;
       }
-      if (wait == WAIT_OBJECT_0 + 2) {
+      if (wait == WAIT_OBJECT_0 + 3) {
         // The process is gone, but the audio engine still holds what it played last: read
         // on for the drain time, no longer waiting on the (signalled) handle.
         PA_INFO(log_, "the target process exited: reading what is still in flight for %llu ms",
                 static_cast<unsigned long long>(settings_.exit_drain_ns / 1'000'000));
         end_at_ns = now + settings_.exit_drain_ns;
-        count = 2;
+        count = 3;
       }
       if (end_at_ns != 0 && now >= end_at_ns) {
         PA_INFO(log_, "end of capture after the target's exit");
-        sink.on_target_exit();
+        deliver_states(sink);
+        if (settings_.on_target_exit) {
+          settings_.on_target_exit(sink);
+        } else {
+          sink.on_target_exit();
+        }
         break;
       }
       if (now - last_packet_ns >= settings_.idle_after_ns) {

@@ -23,7 +23,9 @@
 //   TIMESTAMP_ERROR    -> kPacketTimestampError (the timeline estimates the time)
 //   device time        =  u64QPCPosition x 100 ns (u64DevicePosition may not advance here)
 // Nothing for `idle_after_ns` -> sink.on_idle(now). The target's process handle signalled ->
-// packets still in flight are read for `exit_drain_ns`, then sink.on_target_exit().
+// packets still in flight are read for `exit_drain_ns`, then sink.on_target_exit() (or the
+// settings' on_target_exit). Target states queued with report_state() are delivered from
+// this thread too.
 // AUDCLNT_E_DEVICE_INVALIDATED, AUDCLNT_E_RESOURCES_INVALIDATED, RPC_E_DISCONNECTED and
 // HRESULT_FROM_WIN32(RPC_S_SERVER_UNAVAILABLE) (the audio service restarted) ->
 // on_error(kDeviceLost); any other failure -> on_error too: the thread never ends silently.
@@ -40,8 +42,10 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "capture_counts.h"
 #include "core/audio_format.h"
@@ -67,6 +71,10 @@ struct CaptureStreamSettings {
   uint64_t exit_drain_ns = 30'000'000;
   // Longest start() waits for the thread to initialize and start the client.
   uint32_t startup_timeout_ms = 5000;
+  // Called on the capture thread once the target exited and its audio in flight was read,
+  // as the thread's last call; empty: sink.on_target_exit(). (A backend that follows the
+  // application reports the exit and hands over instead.)
+  std::function<void(CaptureSink &)> on_target_exit;
 };
 
 // Initialize()'s stream flags, in the order they are tried.
@@ -126,6 +134,10 @@ class WasapiCapture {
   // What woke the thread since construction, and what it read then. Any thread.
   WakeCounts wake_counts() const;
 
+  // Hands `state` to the sink from the capture thread (sink calls come from one thread):
+  // at once if it runs, else first thing when it starts. Any thread.
+  void report_state(const TargetState &state);
+
  private:
   void run(CaptureSink *sink, HANDLE target_process);
   CaptureError prepare();
@@ -146,6 +158,12 @@ class WasapiCapture {
   bool initialized_ = false;                // capture thread only (start() waits for it)
   const char *accepted_variant_ = nullptr;  // written before the startup handshake
   std::atomic<bool> failed_{false};
+
+  // Target states waiting for the capture thread.
+  std::mutex state_mutex_;
+  std::vector<TargetState> pending_states_;  // guarded by state_mutex_
+  UniqueHandle state_event_;                 // auto-reset: pending_states_ has news
+  void deliver_states(CaptureSink &sink);
 
   std::atomic<uint64_t> event_wakes_{0};
   std::atomic<uint64_t> timeout_wakes_{0};

@@ -1,11 +1,14 @@
 // What the WasapiBackend tests share: QPC "now", configs, scripted packets, and a fixture with
-// a backend whose activator hands out COM fakes of the process-loopback client.
+// a backend whose activator hands out COM fakes of the process-loopback client and whose
+// audio sessions are scripted.
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "com_fakes.h"
 #include "core/monotonic_clock.h"
+#include "fake_sessions.h"
 #include "test_support.h"
 #include "wasapi/process_util.h"
 #include "wasapi/wasapi_backend.h"
@@ -56,7 +59,9 @@ class BackendTest : public ::testing::Test {
       backend_->close();
     }
     activator_ = std::make_shared<FakeActivator>();
+    sessions_ = std::make_shared<FakeSessionSource>();
     WasapiBackendOptions options;
+    options.sessions = sessions_;
     options.wake_interval_ms = wake_interval_ms;
     options.exit_drain_ns = exit_drain_ns;
     options.activator = activator_;
@@ -83,10 +88,19 @@ class BackendTest : public ::testing::Test {
     return n > 0 && !open_error && !start_error ? activator_->stream(n - 1) : nullptr;
   }
 
+  // A sink that outlives the backend (the fixture closes it in TearDown, after the test's
+  // locals are gone, and its capture thread calls the sink until then).
+  RecordingSink &new_sink(uint32_t bytes_per_frame) {
+    sinks_.push_back(std::make_unique<RecordingSink>(bytes_per_frame));
+    return *sinks_.back();
+  }
+
+  std::vector<std::unique_ptr<RecordingSink>> sinks_;  // first: destroyed after the backend
   WindowsVersion version_{10, 0, 19045};
   uint32_t mix_rate_ = 48000;
   CaptureError mix_rate_error_;
   std::shared_ptr<FakeActivator> activator_;
+  std::shared_ptr<FakeSessionSource> sessions_;
   std::unique_ptr<WasapiBackend> backend_;
 };
 

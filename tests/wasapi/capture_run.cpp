@@ -28,6 +28,7 @@ struct Shared {
   std::condition_variable cond;
   GstElement *pipeline = nullptr;
   std::vector<CapturedBuffer> buffers;
+  std::vector<TargetMessage> targets;
   std::vector<std::vector<float>> channels;
   AudioFormat format;
   bool have_format = false;
@@ -118,6 +119,24 @@ GstBusSyncReply on_bus(GstBus *, GstMessage *message, gpointer data) {
     std::lock_guard<std::mutex> lock(shared->mutex);
     shared->eos = true;
     shared->eos_mono_ns = monotonic_now_ns();
+    shared->cond.notify_all();
+  } else if (GST_MESSAGE_TYPE(message) == GST_MESSAGE_ELEMENT &&
+             gst_message_has_name(message, "procaudio-target")) {
+    const GstStructure *s = gst_message_get_structure(message);
+    TargetMessage t;
+    const char *state = gst_structure_get_string(s, "state");
+    const char *name = gst_structure_get_string(s, "process-name");
+    t.state = state != nullptr ? state : "";
+    t.process_name = name != nullptr ? name : "";
+    guint pid = 0, streams = 0;
+    gst_structure_get_uint(s, "pid", &pid);
+    gst_structure_get_uint(s, "streams", &streams);
+    t.pid = pid;
+    t.streams = streams;
+    t.mono_ns = monotonic_now_ns();
+    std::lock_guard<std::mutex> lock(shared->mutex);
+    t.buffers = shared->buffers.size();
+    shared->targets.push_back(t);
     shared->cond.notify_all();
   } else if (GST_MESSAGE_TYPE(message) == GST_MESSAGE_ERROR) {
     GError *error = nullptr;
@@ -217,8 +236,10 @@ CaptureRun run_capture(const std::string &description, uint32_t max_ms, const Ru
       // Only the new buffers' descriptions: the samples are copied once, at the end.
       std::unique_lock<std::mutex> lock(shared.mutex);
       shared.cond.wait_until(lock, deadline, [&] {
-        return shared.buffers.size() > run.buffers.size() || shared.eos || shared.error.posted;
+        return shared.buffers.size() > run.buffers.size() ||
+               shared.targets.size() > run.targets.size() || shared.eos || shared.error.posted;
       });
+      run.targets = shared.targets;
       run.buffers.insert(run.buffers.end(),
                          shared.buffers.begin() + static_cast<std::ptrdiff_t>(run.buffers.size()),
                          shared.buffers.end());
@@ -235,6 +256,7 @@ CaptureRun run_capture(const std::string &description, uint32_t max_ms, const Ru
   {
     std::lock_guard<std::mutex> lock(shared.mutex);
     run.buffers = shared.buffers;
+    run.targets = shared.targets;
     run.channels = shared.channels;
     run.format = shared.format;
     run.eos = shared.eos;

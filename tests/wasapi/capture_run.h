@@ -40,6 +40,16 @@ struct CapturedBuffer {
   size_t frames = 0;             // how many it holds there (0: not mapped)
 };
 
+// One "procaudio-target" element message.
+struct TargetMessage {
+  std::string state;  // waiting, capturing, exited
+  uint32_t pid = 0;
+  std::string process_name;
+  uint32_t streams = 0;
+  uint64_t mono_ns = 0;  // when the bus had it
+  size_t buffers = 0;    // how many buffers had reached the sink by then
+};
+
 struct CaptureRun {
   std::string description;
   bool started = false;          // set_state(PLAYING) did not fail
@@ -49,6 +59,7 @@ struct CaptureRun {
   uint64_t eos_mono_ns = 0;
   AudioFormat format;
   std::vector<CapturedBuffer> buffers;
+  std::vector<TargetMessage> targets;        // in the order posted
   std::vector<std::vector<float>> channels;  // every sample, per channel
   std::map<std::string, uint64_t> stats;     // the source's final "stats"
   std::string stats_text;
@@ -60,9 +71,9 @@ struct CaptureRun {
   GstClockTime first_sound(float threshold = 1e-3f) const;
 };
 
-// What a run may do while it runs: called on the test thread as buffers arrive (`run` holds
-// their descriptions so far; its samples only once the run is over); return true to end the
-// run (the pipeline is then set to NULL).
+// What a run may do while it runs: called on the test thread as buffers and target messages
+// arrive (`run` holds their descriptions so far; its samples only once the run is over);
+// return true to end the run (the pipeline is then set to NULL).
 using RunStep = std::function<bool(CaptureRun &run, GstElement *pipeline)>;
 
 // Runs `description` until EOS, an error, `step` ending it, or `max_ms` of wall time.

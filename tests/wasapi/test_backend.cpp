@@ -58,11 +58,11 @@ TEST_F(BackendTest, DeclaresTheSafeFormats) {
 }
 
 TEST_F(BackendTest, NewFormatTakesAFreshClient) {
-  RecordingSink sink(8);
+  RecordingSink &sink = new_sink(8);
   auto stream = start_default(sink);
   ASSERT_TRUE(stream);
   backend_->stop();
-  RecordingSink sink2(4);
+  RecordingSink &sink2 = new_sink(4);
   ASSERT_FALSE(backend_->start(config_of(SampleFormat::kS16LE, 48000, 2), sink2));
   EXPECT_EQ(activator_->activations(), 2u);
   EXPECT_EQ(stream->counters().initialize, 1);
@@ -71,7 +71,7 @@ TEST_F(BackendTest, NewFormatTakesAFreshClient) {
 
 TEST_F(BackendTest, FormatOutsideTheCapsIsRefusedBeforeWindowsSeesIt) {
   ASSERT_FALSE(backend_->open(testing::everything_but_us()));
-  RecordingSink sink(2);
+  RecordingSink &sink = new_sink(2);
   const CaptureError error = backend_->start(config_of(SampleFormat::kS16LE, 16000, 1), sink);
   EXPECT_EQ(error.kind, ErrorKind::kFormatRefused);
   EXPECT_EQ(activator_->stream(0)->counters().initialize, 0);

@@ -32,7 +32,7 @@ constexpr DWORD kConvert =
     AUDCLNT_STREAMFLAGS_AUTOCONVERTPCM | AUDCLNT_STREAMFLAGS_SRC_DEFAULT_QUALITY;
 
 TEST_F(BackendTest, InitializeAsksTheAudioEngineToConvertFirst) {
-  RecordingSink sink(8);
+  RecordingSink &sink = new_sink(8);
   auto stream = start_default(sink);
   ASSERT_TRUE(stream);
   EXPECT_EQ(stream->initialize_call().flags, kLoopbackEvent | kConvert);
@@ -50,7 +50,7 @@ TEST_F(BackendTest, RefusedConversionIsTriedOnceMoreWithoutItOnAFreshClient) {
       s.refuse_flags = AUDCLNT_STREAMFLAGS_AUTOCONVERTPCM;
       s.refuse_flags_result = refusal;
     };
-    RecordingSink sink(8);
+    RecordingSink &sink = new_sink(8);
     auto stream = start_default(sink);
     ASSERT_TRUE(stream) << std::hex << refusal;
     // The first client was refused and is not used again; the second runs.
@@ -74,7 +74,7 @@ TEST_F(BackendTest, RefusedConversionIsTriedOnceMoreWithoutItOnAFreshClient) {
 TEST_F(BackendTest, BothVariantsRefusedIsFormatRefusedNamingBoth) {
   activator_->configure = [](FakeStream &s) { s.initialize_result = AUDCLNT_E_UNSUPPORTED_FORMAT; };
   ASSERT_FALSE(backend_->open(testing::everything_but_us()));
-  RecordingSink sink(8);
+  RecordingSink &sink = new_sink(8);
   const CaptureError error = backend_->start(config_of(SampleFormat::kF32LE, 48000, 2), sink);
   EXPECT_EQ(error.kind, ErrorKind::kFormatRefused);
   EXPECT_NE(error.message.find("F32LE, 48000 Hz, 2 channels"), std::string::npos) << error.message;
@@ -94,7 +94,7 @@ TEST_F(BackendTest, BothVariantsRefusedIsFormatRefusedNamingBoth) {
 TEST_F(BackendTest, OtherInitializeFailuresAreNotRetried) {
   activator_->configure = [](FakeStream &s) { s.initialize_result = AUDCLNT_E_DEVICE_INVALIDATED; };
   ASSERT_FALSE(backend_->open(testing::everything_but_us()));
-  RecordingSink sink(8);
+  RecordingSink &sink = new_sink(8);
   const CaptureError error = backend_->start(config_of(SampleFormat::kF32LE, 48000, 2), sink);
   EXPECT_EQ(error.kind, ErrorKind::kBackendUnavailable);
   EXPECT_NE(error.detail.find("0x88890004"), std::string::npos) << error.detail;
@@ -115,7 +115,7 @@ TEST_F(BackendTest, AudioServiceGoneMidStreamIsDeviceLost) {
   };
   for (const Case &c : cases) {
     make_backend(10);
-    RecordingSink sink(8);
+    RecordingSink &sink = new_sink(8);
     auto stream = start_default(sink);
     ASSERT_TRUE(stream);
     stream->push(packet(480, qpc_now()));
@@ -142,7 +142,8 @@ TEST_F(BackendTest, AudioStillInFlightAfterTheTargetExitedIsDelivered) {
   ASSERT_TRUE(child.start(30000, why)) << why;
   TargetSpec target;
   target.pid = child.pid();
-  RecordingSink sink(8);
+  sessions_->play(L"child", child.pid());  // its one stream
+  RecordingSink &sink = new_sink(8);
   auto stream = start_default(sink, target);
   ASSERT_TRUE(stream);
   stream->push(packet(480, qpc_now(), 0, 1.f));
@@ -157,7 +158,7 @@ TEST_F(BackendTest, AudioStillInFlightAfterTheTargetExitedIsDelivered) {
   std::vector<Kind> kinds;
   uint64_t exit_at = 0;
   for (const auto &c : calls) {
-    if (c.kind != Kind::kIdle) {
+    if (c.kind != Kind::kIdle && c.kind != Kind::kTargetState) {
       kinds.push_back(c.kind);
     }
     if (c.kind == Kind::kTargetExit) {
@@ -173,10 +174,20 @@ TEST_F(BackendTest, AudioStillInFlightAfterTheTargetExitedIsDelivered) {
   EXPECT_EQ(first_sample, 2.f);
   // The end waited for the drain time, counted from when the thread saw the exit.
   EXPECT_GE(exit_at, asked_ns + kDrainNs);
+  // What the element's procaudio-target messages say: capturing it, then it exited.
+  const auto states = sink.calls_of(Kind::kTargetState);
+  ASSERT_EQ(states.size(), 2u);
+  EXPECT_EQ(states[0].state.phase, TargetState::Phase::kCapturing);
+  EXPECT_EQ(states[0].state.pid, child.pid());
+  EXPECT_EQ(states[0].state.streams, 1u);
+  EXPECT_EQ(states[1].state.phase, TargetState::Phase::kExited);
+  EXPECT_EQ(states[1].state.pid, child.pid());
+  EXPECT_EQ(states[1].state.streams, 0u);
+  EXPECT_LE(states[1].at_ns, exit_at);
 }
 
 TEST_F(BackendTest, InitializesSharedLoopbackEventDrivenInTheNegotiatedFormat) {
-  RecordingSink sink(2);
+  RecordingSink &sink = new_sink(2);
   ASSERT_FALSE(backend_->open(testing::everything_but_us()));
   ASSERT_FALSE(backend_->start(config_of(SampleFormat::kS16LE, 44100, 1), sink));
   auto stream = activator_->stream(0);
@@ -205,7 +216,7 @@ TEST_F(BackendTest, InitializesSharedLoopbackEventDrivenInTheNegotiatedFormat) {
 }
 
 TEST_F(BackendTest, QpcStampedPacketsBecomeDeviceTimes) {
-  RecordingSink sink(8);
+  RecordingSink &sink = new_sink(8);
   auto stream = start_default(sink);
   ASSERT_TRUE(stream);
   const uint64_t base = qpc_now();
@@ -234,7 +245,7 @@ TEST_F(BackendTest, QpcStampedPacketsBecomeDeviceTimes) {
 }
 
 TEST_F(BackendTest, PacketFlags) {
-  RecordingSink sink(8);
+  RecordingSink &sink = new_sink(8);
   auto stream = start_default(sink);
   ASSERT_TRUE(stream);
   const uint64_t base = qpc_now();
@@ -258,7 +269,7 @@ TEST_F(BackendTest, BurstIsReadUntilGetBufferSaysEmpty) {
   // 50 packets behind one event and no timeout wakes: all are read on that one wake, or
   // the sink never sees them all.
   make_backend(60000);
-  RecordingSink sink(8);
+  RecordingSink &sink = new_sink(8);
   auto stream = start_default(sink);
   ASSERT_TRUE(stream);
   const uint64_t base = qpc_now();
@@ -282,7 +293,7 @@ TEST_F(BackendTest, BurstIsReadUntilGetBufferSaysEmpty) {
 }
 
 TEST_F(BackendTest, LongIdleStretchesCallOnIdle) {
-  RecordingSink sink(8);
+  RecordingSink &sink = new_sink(8);
   const uint64_t t0 = monotonic_now_ns();
   auto stream = start_default(sink);
   ASSERT_TRUE(stream);
@@ -311,7 +322,7 @@ TEST_F(BackendTest, LongIdleStretchesCallOnIdle) {
 }
 
 TEST_F(BackendTest, DeviceInvalidatedMidStreamIsDeviceLost) {
-  RecordingSink sink(8);
+  RecordingSink &sink = new_sink(8);
   auto stream = start_default(sink);
   ASSERT_TRUE(stream);
   stream->push(packet(480, qpc_now()));
@@ -329,7 +340,7 @@ TEST_F(BackendTest, DeviceInvalidatedMidStreamIsDeviceLost) {
   EXPECT_EQ(sink.calls().back().kind, Kind::kError);  // nothing after the error
   EXPECT_EQ(calls, sink.calls().size());
   // Starting again takes a fresh client: the old one is dead.
-  RecordingSink sink2(8);
+  RecordingSink &sink2 = new_sink(8);
   ASSERT_FALSE(backend_->start(config_of(SampleFormat::kF32LE, 48000, 2), sink2));
   EXPECT_EQ(activator_->activations(), 2u);
   auto fresh = activator_->stream(1);
@@ -343,7 +354,7 @@ TEST_F(BackendTest, TargetExitThroughTheProcessHandle) {
   ASSERT_TRUE(child.start(30000, why)) << why;
   TargetSpec target;
   target.pid = child.pid();
-  RecordingSink sink(8);
+  RecordingSink &sink = new_sink(8);
   auto stream = start_default(sink, target);
   ASSERT_TRUE(stream);
   EXPECT_EQ(backend_->resolved_pid(), child.pid());
@@ -374,7 +385,7 @@ TEST_F(BackendTest, PacketsLeftAtExitAreDeliveredBeforeTheExit) {
   make_backend(60000);
   TargetSpec target;
   target.pid = child.pid();
-  RecordingSink sink(8);
+  RecordingSink &sink = new_sink(8);
   auto stream = start_default(sink, target);
   ASSERT_TRUE(stream);
   // Queued without an event: only the process handle wakes the thread.
@@ -386,7 +397,7 @@ TEST_F(BackendTest, PacketsLeftAtExitAreDeliveredBeforeTheExit) {
   const auto calls = sink.calls();
   std::vector<Kind> kinds;
   for (const auto &c : calls) {
-    if (c.kind != Kind::kIdle) {
+    if (c.kind != Kind::kIdle && c.kind != Kind::kTargetState) {
       kinds.push_back(c.kind);
     }
   }
@@ -403,7 +414,7 @@ TEST_F(BackendTest, RestartAfterTheTargetExitedReportsTheExit) {
   ASSERT_TRUE(child.start(30000, why)) << why;
   TargetSpec target;
   target.pid = child.pid();
-  RecordingSink sink(8);
+  RecordingSink &sink = new_sink(8);
   auto stream = start_default(sink, target);
   ASSERT_TRUE(stream);
   backend_->stop();
@@ -417,7 +428,7 @@ TEST_F(BackendTest, RestartAfterTheTargetExitedReportsTheExit) {
 }
 
 TEST_F(BackendTest, StopStartNeverResets) {
-  RecordingSink sink(8);
+  RecordingSink &sink = new_sink(8);
   auto stream = start_default(sink);
   ASSERT_TRUE(stream);
   stream->push(packet(480, qpc_now()));

@@ -4,6 +4,7 @@
 // wine (no process loopback), "process loopback unavailable" carrying 0x80070002.
 #include <windows.h>
 // (windows.h first)
+#include <gst/app/gstappsink.h>
 #include <gst/base/gstbasesrc.h>
 #include <gst/gst.h>
 #include <gtest/gtest.h>
@@ -12,6 +13,8 @@
 #include <string>
 
 #include "test_support.h"
+#include "wasapi/com_thread.h"
+#include "wasapi/endpoints.h"
 #include "wasapi/process_util.h"
 
 namespace {
@@ -227,6 +230,85 @@ TEST_F(WasapiElement, ProcessNameIsResolvedBeforeActivation) {
   ASSERT_TRUE(error.posted);
   EXPECT_EQ(error.code, GST_RESOURCE_ERROR_OPEN_READ) << error.message;
   EXPECT_NE(error.message.find("process loopback unavailable"), std::string::npos) << error.message;
+}
+
+TEST_F(WasapiElement, FollowingANameNotRunningWaitsWithGapSilence) {
+  // Where Windows reports audio sessions (or, under wine here, there is no output device
+  // whose session manager could refuse), on-target-exit=wait for a name nobody runs is a
+  // live stream of GAP silence and a "waiting" message. Where wine's session manager is
+  // asked (an output device exists), it refuses with E_NOTIMPL and the element says so.
+  const std::string name = "procaudio-nobody-" + std::to_string(GetCurrentProcessId());
+  const std::string description = "wasapiprocsrc name=src process-name=" + name +
+                                  " on-target-exit=wait ! appsink name=sink sync=false";
+  uint32_t mix_rate = 0;
+  const bool have_output = !procaudio::wasapi::run_on_mta_thread(
+      [&mix_rate] { return procaudio::wasapi::default_render_mix_rate(mix_rate); });
+  if (running_under_wine() && have_output) {
+    const BusError error = pause_and_expect_failure(description);
+    ASSERT_TRUE(error.posted);
+    EXPECT_EQ(error.code, GST_RESOURCE_ERROR_OPEN_READ);
+    EXPECT_NE(error.message.find("on-target-exit=wait"), std::string::npos) << error.message;
+    EXPECT_NE(error.debug.find("E_NOTIMPL"), std::string::npos) << error.debug;
+    return;
+  }
+  GstElement *pipeline = gst_parse_launch(description.c_str(), nullptr);
+  ASSERT_NE(pipeline, nullptr);
+  GstElement *sink = gst_bin_get_by_name(GST_BIN(pipeline), "sink");
+  ASSERT_NE(gst_element_set_state(pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  GstClockTime next = GST_CLOCK_TIME_NONE;
+  for (int i = 0; i < 5; ++i) {
+    GstSample *sample = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 5 * GST_SECOND);
+    ASSERT_NE(sample, nullptr) << "no buffer " << i << " within 5 s";
+    GstBuffer *buffer = gst_sample_get_buffer(sample);
+    EXPECT_TRUE(GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_GAP)) << "buffer " << i;
+    if (GST_CLOCK_TIME_IS_VALID(next)) {
+      EXPECT_EQ(GST_BUFFER_PTS(buffer), next) << "buffer " << i;
+    }
+    next = GST_BUFFER_PTS(buffer) + GST_BUFFER_DURATION(buffer);
+    gst_sample_unref(sample);
+  }
+  GstBus *bus = gst_element_get_bus(pipeline);
+  GstMessage *message = nullptr;
+  for (;;) {
+    message = gst_bus_timed_pop_filtered(bus, 5 * GST_SECOND, GST_MESSAGE_ELEMENT);
+    if (message == nullptr || gst_message_has_name(message, "procaudio-target")) {
+      break;
+    }
+    gst_message_unref(message);
+  }
+  ASSERT_NE(message, nullptr) << "no procaudio-target message";
+  const GstStructure *s = gst_message_get_structure(message);
+  EXPECT_STREQ(gst_structure_get_string(s, "state"), "waiting");
+  EXPECT_STREQ(gst_structure_get_string(s, "process-name"), name.c_str());
+  guint pid = 1, streams = 1;
+  EXPECT_TRUE(gst_structure_get_uint(s, "pid", &pid));
+  EXPECT_TRUE(gst_structure_get_uint(s, "streams", &streams));
+  EXPECT_EQ(pid, 0u);
+  EXPECT_EQ(streams, 0u);
+  gst_message_unref(message);
+  gst_object_unref(bus);
+  EXPECT_EQ(gst_element_set_state(pipeline, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+  gst_object_unref(sink);
+  gst_object_unref(pipeline);
+}
+
+TEST_F(WasapiElement, WaitWithAPidIsASettingsError) {
+  const BusError error = pause_and_expect_failure(
+      "wasapiprocsrc name=src pid=" + std::to_string(GetCurrentProcessId()) +
+      " on-target-exit=wait ! fakesink");
+  ASSERT_TRUE(error.posted);
+  EXPECT_EQ(error.domain, GST_RESOURCE_ERROR);
+  EXPECT_EQ(error.code, GST_RESOURCE_ERROR_SETTINGS);
+  EXPECT_NE(error.message.find("set process-name instead of pid"), std::string::npos)
+      << error.message;
+}
+
+TEST_F(WasapiElement, NoTargetFailsClosed) {
+  const BusError error = pause_and_expect_failure("wasapiprocsrc name=src ! fakesink");
+  ASSERT_TRUE(error.posted);
+  EXPECT_EQ(error.code, GST_RESOURCE_ERROR_SETTINGS);
+  EXPECT_NE(error.message.find("No target to capture"), std::string::npos) << error.message;
+  EXPECT_NE(error.message.find("mode=exclude-tree"), std::string::npos) << error.message;
 }
 
 TEST_F(WasapiElement, FailedStartCanBeRetried) {

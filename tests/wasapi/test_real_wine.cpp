@@ -31,6 +31,7 @@
 #include "tone_player.h"
 #include "wasapi/com_thread.h"
 #include "wasapi/endpoints.h"
+#include "wasapi/sessions.h"
 #include "wasapi/wasapi_backend.h"
 
 namespace procaudio {
@@ -404,6 +405,43 @@ TEST_F(RealWasapiUnderWine, TheRateToPreferIsTheDefaultRenderEndpointsMixRate) {
   auto backend = make_backend();
   ASSERT_FALSE(backend->open(testing::everything_but_us()));
   EXPECT_EQ(backend->preferred_format().rate, WasapiBackend::preferred_format_for(sink_rate).rate);
+}
+
+TEST_F(RealWasapiUnderWine, WinesSessionManagerCannotFollowAnApplicationAndSaysSo) {
+  // wine 8's IAudioSessionManager2 (winepulse) answers RegisterSessionNotification and
+  // GetSessionEnumerator with E_NOTIMPL: following by name cannot work under wine, and says
+  // why; capturing by pid or name without following does not need it.
+  uint32_t mix_rate = 0;
+  ASSERT_FALSE(run_on_mta_thread([&mix_rate] { return default_render_mix_rate(mix_rate); }))
+      << "no render endpoint: the session manager would not be asked";
+  SessionWatch watch;
+  const CaptureError error = watch.start([](const SessionEvent &) {});
+  ASSERT_TRUE(error) << "wine reports audio sessions now: follow under wine for real";
+  EXPECT_EQ(error.kind, ErrorKind::kBackendUnavailable);
+  EXPECT_NE(error.message.find("on-target-exit=wait"), std::string::npos) << error.message;
+  EXPECT_NE(error.detail.find("IAudioSessionManager2::RegisterSessionNotification"),
+            std::string::npos)
+      << error.detail;
+  EXPECT_NE(error.detail.find("E_NOTIMPL"), std::string::npos) << error.detail;
+  watch.stop();
+
+  auto backend = make_backend();
+  TargetSpec follow;
+  follow.process_name = "wintone";
+  follow.on_exit = OnTargetExit::kWait;
+  const CaptureError open_error = backend->open(follow);
+  EXPECT_EQ(open_error.kind, ErrorKind::kBackendUnavailable);
+  EXPECT_EQ(open_error.message, error.message);
+  EXPECT_EQ(backend->resolved_pid(), 0u);
+
+  ChildProcess child;
+  std::string why;
+  ASSERT_TRUE(child.start(20000, why)) << why;
+  TargetSpec by_pid;
+  by_pid.pid = child.pid();
+  const CaptureError pid_error = backend->open(by_pid);
+  EXPECT_FALSE(pid_error) << pid_error.message << " / " << pid_error.detail;
+  EXPECT_EQ(backend->resolved_pid(), child.pid());
 }
 
 TEST_F(RealWasapiUnderWine, TheWindowsTonePlayerIsHeardOnTheLinuxSide) {

@@ -182,7 +182,8 @@ std::string ChildCopy::stem() const {
   return file_stem(path_);
 }
 
-bool ChildProcess::start(uint32_t lifetime_ms, std::string &error, const std::wstring &exe_path) {
+bool ChildProcess::start(uint32_t lifetime_ms, std::string &error, const std::wstring &exe_path,
+                         const std::wstring &spawn) {
   static std::atomic<int> counter{0};
   // ASCII: the child reads it with OpenEventA.
   const std::wstring name = L"Local\\procaudio-wasapi-test-child-" +
@@ -195,6 +196,9 @@ bool ChildProcess::start(uint32_t lifetime_ms, std::string &error, const std::ws
   }
   const std::wstring exe = exe_path.empty() ? child_exe() : exe_path;
   std::wstring command = L"\"" + exe + L"\" " + name + L" " + std::to_wstring(lifetime_ms);
+  if (!spawn.empty()) {
+    command += L" \"" + spawn + L"\"";
+  }
   STARTUPINFOW si = {};
   si.cb = sizeof si;
   PROCESS_INFORMATION pi = {};

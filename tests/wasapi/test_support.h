@@ -114,7 +114,10 @@ class ChildProcess {
 
   // False (with `error` set) if it could not be started. `exe`: another copy of the child
   // (ChildCopy::path()), default: wasapi-test-child.exe beside this test.
-  bool start(uint32_t lifetime_ms, std::string &error, const std::wstring &exe = {});
+  // `spawn`: a program (ChildCopy::path()) the child starts as its own child, sharing its
+  // exit event and lifetime.
+  bool start(uint32_t lifetime_ms, std::string &error, const std::wstring &exe = {},
+             const std::wstring &spawn = {});
   // Asks it to exit; returns at once.
   void request_exit();
   // Waits (bounded) for it to be gone; its exit code, or -1 on timeout.

@@ -1,0 +1,306 @@
+#include "sessions.h"
+
+#include <windows.h>
+// (windows.h first)
+#include <audioclient.h>
+#include <audiopolicy.h>
+#include <mmdeviceapi.h>
+#include <wrl/client.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <vector>
+
+#include "com_thread.h"
+#include "hresult.h"
+
+using Microsoft::WRL::ComPtr;
+
+namespace procaudio {
+namespace wasapi {
+
+namespace {
+
+SessionEvent::State state_of(AudioSessionState state) {
+  switch (state) {
+    case AudioSessionStateActive:
+      return SessionEvent::State::kActive;
+    case AudioSessionStateInactive:
+      return SessionEvent::State::kInactive;
+    case AudioSessionStateExpired:
+      break;
+  }
+  return SessionEvent::State::kExpired;
+}
+
+// IUnknown for the callback objects: free-threaded (the audio service calls them on its
+// worker threads), reference counted.
+template <typename Interface>
+class ComCallback : public Interface {
+ public:
+  HRESULT STDMETHODCALLTYPE QueryInterface(REFIID riid, void **object) override {
+    if (object == nullptr) {
+      return E_POINTER;
+    }
+    if (riid == __uuidof(IUnknown) || riid == __uuidof(Interface)) {
+      *object = static_cast<Interface *>(this);
+      this->AddRef();
+      return S_OK;
+    }
+    *object = nullptr;
+    return E_NOINTERFACE;
+  }
+  ULONG STDMETHODCALLTYPE AddRef() override { return ++refs_; }
+  ULONG STDMETHODCALLTYPE Release() override {
+    const ULONG refs = --refs_;
+    if (refs == 0) {
+      delete this;
+    }
+    return refs;
+  }
+
+ protected:
+  virtual ~ComCallback() = default;
+
+ private:
+  std::atomic<ULONG> refs_{1};
+};
+
+}  // namespace
+
+struct SessionWatch::Impl : std::enable_shared_from_this<SessionWatch::Impl> {
+  explicit Impl(Logger l) : log(std::move(l)) {}
+
+  Logger log;
+
+  // Serializes the callback and guards everything below.
+  std::mutex mutex;
+  Callback callback;
+  bool running = false;
+  std::vector<ComPtr<IAudioSessionManager2>> managers;
+  std::vector<ComPtr<IAudioSessionNotification>> notifiers;  // one per manager
+  struct Watched {
+    ComPtr<IAudioSessionControl2> control;
+    ComPtr<IAudioSessionEvents> events;
+  };
+  std::map<std::wstring, Watched> sessions;
+
+  void report(const SessionEvent &event) {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (running && callback) {
+      callback(event);
+    }
+  }
+
+  // A session to follow: its identity, its state now, and its state changes from here on.
+  void watch(IAudioSessionControl *control);
+};
+
+namespace {
+
+class SessionEvents final : public ComCallback<IAudioSessionEvents> {
+ public:
+  SessionEvents(std::weak_ptr<SessionWatch::Impl> watch, std::wstring id, uint32_t pid)
+      : watch_(std::move(watch)), id_(std::move(id)), pid_(pid) {}
+
+  HRESULT STDMETHODCALLTYPE OnStateChanged(AudioSessionState state) override {
+    report(state_of(state));
+    return S_OK;
+  }
+  HRESULT STDMETHODCALLTYPE OnSessionDisconnected(AudioSessionDisconnectReason) override {
+    report(SessionEvent::State::kExpired);
+    return S_OK;
+  }
+  HRESULT STDMETHODCALLTYPE OnDisplayNameChanged(LPCWSTR, LPCGUID) override { return S_OK; }
+  HRESULT STDMETHODCALLTYPE OnIconPathChanged(LPCWSTR, LPCGUID) override { return S_OK; }
+  HRESULT STDMETHODCALLTYPE OnSimpleVolumeChanged(float, BOOL, LPCGUID) override { return S_OK; }
+  HRESULT STDMETHODCALLTYPE OnChannelVolumeChanged(DWORD, float *, DWORD, LPCGUID) override {
+    return S_OK;
+  }
+  HRESULT STDMETHODCALLTYPE OnGroupingParamChanged(LPCGUID, LPCGUID) override { return S_OK; }
+
+ private:
+  void report(SessionEvent::State state) {
+    if (auto watch = watch_.lock()) {
+      watch->report({id_, pid_, state});
+    }
+  }
+
+  std::weak_ptr<SessionWatch::Impl> watch_;
+  std::wstring id_;
+  uint32_t pid_;
+};
+
+class SessionNotifier final : public ComCallback<IAudioSessionNotification> {
+ public:
+  explicit SessionNotifier(std::weak_ptr<SessionWatch::Impl> watch) : watch_(std::move(watch)) {}
+  HRESULT STDMETHODCALLTYPE OnSessionCreated(IAudioSessionControl *control) override {
+    if (auto watch = watch_.lock()) {
+      watch->watch(control);
+    }
+    return S_OK;
+  }
+
+ private:
+  std::weak_ptr<SessionWatch::Impl> watch_;
+};
+
+}  // namespace
+
+void SessionWatch::Impl::watch(IAudioSessionControl *control) {
+  ComPtr<IAudioSessionControl2> control2;
+  if (control == nullptr ||
+      FAILED(control->QueryInterface(__uuidof(IAudioSessionControl2),
+                                     reinterpret_cast<void **>(control2.GetAddressOf())))) {
+    return;
+  }
+  LPWSTR raw_id = nullptr;
+  if (FAILED(control2->GetSessionInstanceIdentifier(&raw_id)) || raw_id == nullptr) {
+    return;
+  }
+  const std::wstring id = raw_id;
+  CoTaskMemFree(raw_id);
+  DWORD pid = 0;
+  control2->GetProcessId(&pid);  // AUDCLNT_S_NO_SINGLE_PROCESS / the system session: 0
+  AudioSessionState state = AudioSessionStateExpired;
+  control2->GetState(&state);
+  ComPtr<IAudioSessionEvents> events;
+  events.Attach(new SessionEvents(weak_from_this(), id, pid));
+  // Outside the lock: the audio service may be calling one of our callbacks meanwhile.
+  const HRESULT hr = control2->RegisterAudioSessionNotification(events.Get());
+  if (FAILED(hr)) {
+    PA_DEBUG(log, "session of pid %lu: no state notifications (%s)",
+             static_cast<unsigned long>(pid), format_hresult(hr).c_str());
+    events.Reset();
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!running) {
+      if (events) {
+        control2->UnregisterAudioSessionNotification(events.Get());
+      }
+      return;
+    }
+    sessions[id] = {control2, events};
+  }
+  report({id, static_cast<uint32_t>(pid), state_of(state)});
+}
+
+SessionWatch::SessionWatch(Logger log) : impl_(std::make_shared<Impl>(std::move(log))) {}
+
+SessionWatch::~SessionWatch() {
+  stop();
+}
+
+CaptureError SessionWatch::start(Callback callback) {
+  stop();
+  Impl &s = *impl_;
+  {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    s.callback = std::move(callback);
+    s.running = true;
+  }
+  const CaptureError error = run_on_mta_thread([&s, this] {
+    ComPtr<IMMDeviceEnumerator> enumerator;
+    HRESULT hr = CoCreateInstance(__uuidof(MMDeviceEnumerator), nullptr, CLSCTX_ALL,
+                                  IID_PPV_ARGS(enumerator.GetAddressOf()));
+    if (FAILED(hr)) {
+      return hresult_error(ErrorKind::kBackendUnavailable,
+                           "The Windows audio endpoints cannot be listed.",
+                           "CoCreateInstance(MMDeviceEnumerator)", hr);
+    }
+    ComPtr<IMMDeviceCollection> devices;
+    hr = enumerator->EnumAudioEndpoints(eRender, DEVICE_STATE_ACTIVE, devices.GetAddressOf());
+    UINT count = 0;
+    if (FAILED(hr) || FAILED(hr = devices->GetCount(&count))) {
+      return hresult_error(ErrorKind::kBackendUnavailable,
+                           "The Windows audio output devices cannot be listed.",
+                           "IMMDeviceEnumerator::EnumAudioEndpoints(eRender)", hr);
+    }
+    for (UINT i = 0; i < count; ++i) {
+      ComPtr<IMMDevice> device;
+      ComPtr<IAudioSessionManager2> manager;
+      if (FAILED(devices->Item(i, device.GetAddressOf())) ||
+          FAILED(hr = device->Activate(__uuidof(IAudioSessionManager2), CLSCTX_ALL, nullptr,
+                                       reinterpret_cast<void **>(manager.GetAddressOf())))) {
+        continue;
+      }
+      ComPtr<IAudioSessionNotification> notifier;
+      notifier.Attach(new SessionNotifier(impl_));
+      hr = manager->RegisterSessionNotification(notifier.Get());
+      if (FAILED(hr)) {
+        return hresult_error(
+            ErrorKind::kBackendUnavailable,
+            "Windows does not report the audio sessions of this machine's applications, which "
+            "following an application by its name (on-target-exit=wait) needs.",
+            "IAudioSessionManager2::RegisterSessionNotification", hr);
+      }
+      {
+        std::lock_guard<std::mutex> lock(s.mutex);
+        s.managers.push_back(manager);
+        s.notifiers.push_back(notifier);
+      }
+      // The sessions there are now. (The manager sends notifications only after a session
+      // enumerator was asked for; one that starts meanwhile may be reported twice.)
+      ComPtr<IAudioSessionEnumerator> sessions;
+      int n = 0;
+      hr = manager->GetSessionEnumerator(sessions.GetAddressOf());
+      if (FAILED(hr) || FAILED(hr = sessions->GetCount(&n))) {
+        return hresult_error(ErrorKind::kBackendUnavailable,
+                             "Windows does not list this machine's audio sessions, which "
+                             "following an application by its name (on-target-exit=wait) "
+                             "needs.",
+                             "IAudioSessionManager2::GetSessionEnumerator", hr);
+      }
+      for (int k = 0; k < n; ++k) {
+        ComPtr<IAudioSessionControl> control;
+        if (SUCCEEDED(sessions->GetSession(k, control.GetAddressOf()))) {
+          s.watch(control.Get());
+        }
+      }
+    }
+    PA_DEBUG(s.log, "watching the audio sessions of %u output device(s)", count);
+    return CaptureError{};
+  });
+  if (error) {
+    stop();
+  }
+  return error;
+}
+
+void SessionWatch::stop() {
+  Impl &s = *impl_;
+  std::vector<ComPtr<IAudioSessionManager2>> managers;
+  std::vector<ComPtr<IAudioSessionNotification>> notifiers;
+  std::map<std::wstring, Impl::Watched> sessions;
+  {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    if (!s.running && s.managers.empty() && s.sessions.empty()) {
+      return;
+    }
+    s.running = false;  // a callback still in flight reports nothing from here on
+    s.callback = nullptr;
+    managers.swap(s.managers);
+    notifiers.swap(s.notifiers);
+    sessions.swap(s.sessions);
+  }
+  // Unregistered on an MTA thread, never from a callback (the documented deadlock).
+  run_on_mta_thread([&] {
+    for (size_t i = 0; i < managers.size(); ++i) {
+      managers[i]->UnregisterSessionNotification(notifiers[i].Get());
+    }
+    for (auto &entry : sessions) {
+      if (entry.second.events) {
+        entry.second.control->UnregisterAudioSessionNotification(entry.second.events.Get());
+      }
+    }
+    managers.clear();
+    notifiers.clear();
+    sessions.clear();
+    return CaptureError{};
+  });
+}
+
+}  // namespace wasapi
+}  // namespace procaudio

@@ -1,0 +1,57 @@
+// The machine's audio sessions, as they come and go: which process plays on which render
+// endpoint, from Windows' own notifications (IAudioSessionManager2 on every active render
+// endpoint, IAudioSessionNotification for new sessions, IAudioSessionEvents for each one's
+// state). This is how the backend learns that the application it follows has started playing
+// again, and how many streams the target has, without polling the process table. No GStreamer.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "core/capture_error.h"
+#include "core/logger.h"
+
+namespace procaudio {
+namespace wasapi {
+
+// One audio session's news.
+struct SessionEvent {
+  enum class State { kActive, kInactive, kExpired };
+  std::wstring id;   // IAudioSessionControl2::GetSessionInstanceIdentifier: unique, stable
+  uint32_t pid = 0;  // IAudioSessionControl2::GetProcessId; 0 for the system sounds session
+  State state = State::kActive;  // kActive: playing; kInactive: stopped; kExpired: gone
+};
+
+// Where sessions come from: SessionWatch, or a test's script.
+class AudioSessionSource {
+ public:
+  using Callback = std::function<void(const SessionEvent &)>;
+  virtual ~AudioSessionSource() = default;
+  // Reports every session there is now, then every change, on any thread (the audio
+  // service's), never concurrently, until stop() returns. The callback must not block or
+  // call back into the source. An error if the system cannot say (wine: E_NOTIMPL).
+  virtual CaptureError start(Callback callback) = 0;
+  virtual void stop() = 0;
+};
+
+// The real one. Endpoints added later (a headset plugged in) are not watched.
+class SessionWatch final : public AudioSessionSource {
+ public:
+  explicit SessionWatch(Logger log = {});
+  ~SessionWatch() override;
+  SessionWatch(const SessionWatch &) = delete;
+  SessionWatch &operator=(const SessionWatch &) = delete;
+
+  CaptureError start(Callback callback) override;
+  void stop() override;
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace wasapi
+}  // namespace procaudio
