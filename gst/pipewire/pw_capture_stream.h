@@ -1,0 +1,128 @@
+// One backend's own capture stream: a pw_stream (INPUT, FL + FR ports) that the backend's
+// links feed, in the format start() asked for. Its RT process callback turns PipeWire's
+// buffers into Packets (graph-clock times, corrected for the resampler's delay; a mono
+// capture is downmixed here) and hands them to the sink.
+//
+// The sink is called on the shared data loop only: packets (PW_STREAM_FLAG_RT_PROCESS), and
+// the target's exit (pidfd), the idle ticks and errors, which are marshalled onto it, so this
+// stream's sink calls are serialized by construction; arm() and stop() bracket them.
+// Threads: the caller (prepare()), the thread loop (everything else, with its lock held) and
+// the data loop (the callbacks; no lock there). No GStreamer.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/capture_backend.h"
+#include "core/logger.h"
+#include "pw_connection.h"
+
+namespace procaudio {
+namespace pipewire {
+
+class CaptureStream final : public Connection::IdleClient {
+ public:
+  // Called with the thread loop locked.
+  class Events {
+   public:
+    virtual ~Events() = default;
+    // The stream's node is `id` now (SPA_ID_INVALID: it has none any more).
+    virtual void on_node_id(uint32_t id) = 0;
+  };
+
+  CaptureStream(const Logger &log, Events &events) : log_(log), events_(events) {}
+  CaptureStream(const CaptureStream &) = delete;
+  CaptureStream &operator=(const CaptureStream &) = delete;
+
+  // Caller thread, while not started: the connection the stream is made on and its errors
+  // are raised on (open() to close(); null: none).
+  void set_connection(Connection *conn) { conn_ = conn; }
+
+  // Caller thread, before the lock is taken to start: the format, and a clean slate.
+  void prepare(const CaptureConfig &config);
+
+  // ---- thread loop locked
+  // Makes the pw_stream: `who` describes the target, `target_pid` is its root (0: none).
+  CaptureError create(const std::string &who, uint32_t target_pid);
+  // From now on the sink gets what the data loop has for it: packets, idle ticks, errors,
+  // and the exit of the process `exit_fd` (a pidfd; -1: none) watches.
+  void arm(CaptureSink &sink, int exit_fd);
+  // Connects the stream and waits until it is ready (or failed).
+  CaptureError connect();
+  // Destroys the stream; once this returns the sink is never called again.
+  void stop();
+  // Hands a fatal error to the sink, on the data loop. First error wins.
+  void raise_error(CaptureError error);
+  // The stream's node (SPA_ID_INVALID: none).
+  uint32_t node_id() const { return node_id_; }
+
+  // ---- any thread
+  uint32_t public_node_id() const { return node_id_public_.load(); }
+  uint64_t quantum_ns() const { return quantum_ns_.load(); }
+  // A packet arrives within a cycle of its capture time; 4 quanta (>= 50 ms) is a safe bound.
+  uint64_t idle_margin() const;
+
+ private:
+  static constexpr uint64_t kNsPerSec = 1'000'000'000ull;
+  // Before the first packet says otherwise: PipeWire's default quantum.
+  static constexpr uint64_t kDefaultQuantumNs = 1024ull * kNsPerSec / 48000;
+
+  struct Arm {
+    CaptureStream *self;
+    CaptureSink *sink;
+    int exit_fd;
+  };
+
+  void set_node_id(uint32_t id);
+
+  // ---- stream events (thread loop)
+  static void on_stream_state(void *data, enum pw_stream_state old, enum pw_stream_state state,
+                              const char *error);
+  static void on_stream_param_changed(void *data, uint32_t id, const struct spa_pod *param);
+
+  // ---- data loop
+  static void on_process(void *data);
+  void deliver(pw_buffer **buffers, int count, uint64_t arrival);
+  void downmix(const uint8_t *in, uint32_t frames);
+  static void on_target_exit(void *data, int fd, uint32_t mask);
+  void on_idle_tick(uint64_t now) override;
+  static int deliver_error(struct spa_loop *, bool, uint32_t, const void *, size_t, void *user);
+  static int do_arm(struct spa_loop *, bool, uint32_t, const void *data, size_t, void *);
+  static int do_disarm(struct spa_loop *, bool, uint32_t, const void *, size_t, void *user);
+
+  const Logger &log_;
+  Events &events_;
+  Connection *conn_ = nullptr;  // caller thread, read-only while started
+
+  // ---- own PipeWire state; touched with the connection's thread loop locked
+  pw_stream *stream_ = nullptr;
+  spa_hook stream_listener_{};
+  pw_stream_state stream_state_ = PW_STREAM_STATE_UNCONNECTED;
+  std::string stream_error_;
+  bool format_ok_ = false;
+  bool format_refused_ = false;
+  uint32_t node_id_ = SPA_ID_INVALID;
+  bool capturing_ = false;   // between arm() and stop(): the stream's failures are errors
+  uint32_t target_pid_ = 0;  // set by create(), read on the data loop after arm()
+  std::atomic<uint32_t> node_id_public_{SPA_ID_INVALID};
+
+  // ---- data loop state: only touched on the data loop thread (or before it can run)
+  CaptureSink *sink_ = nullptr;
+  bool finished_ = false;
+  CaptureConfig config_;
+  uint32_t out_channels_ = 2;  // what the sink gets; PipeWire always gives us 2 (FL, FR)
+  uint64_t last_activity_ns_ = 0;
+  spa_source *exit_source_ = nullptr;
+  std::vector<uint8_t> scratch_;
+  std::atomic<uint64_t> quantum_ns_{kDefaultQuantumNs};
+
+  // An error found on the thread loop, waiting for the data loop to hand it to the sink.
+  std::mutex error_mutex_;
+  CaptureError pending_error_;
+};
+
+}  // namespace pipewire
+}  // namespace procaudio

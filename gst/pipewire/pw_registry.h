@@ -1,0 +1,127 @@
+// The registry cache of one PipeWire connection: the Clients, the application output stream
+// nodes (Stream/Output/Audio, each bound to read its full info) and the Ports the server
+// announces, with the process each stream node belongs to. Whoever attaches a
+// RegistryListener is told what changes; a listener that attaches late reads what is known.
+//
+// Owned by the Connection; everything here runs with its thread loop locked (registry events
+// come on the thread loop). No GStreamer.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/capture_error.h"
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpedantic"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#endif
+#include <pipewire/pipewire.h>
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+namespace procaudio {
+namespace pipewire {
+
+// An application output stream node (Stream/Output/Audio).
+struct StreamNode {
+  uint32_t id = 0;
+  uint32_t client_id = 0;
+  uint32_t app_pid = 0;       // application.process.id, as the node reported it (0: none)
+  bool resolved = false;      // `pid` is known (0: no process could be named)
+  uint32_t pid = 0;           // whose stream it is (Registry::resolve)
+  std::string name;           // node.name
+  std::string app_name;       // application.name ("" when not given)
+  std::string app_binary;     // application.process.binary ("" when not given)
+  uint64_t last_port_ns = 0;  // when its latest output port appeared
+};
+
+struct Port {
+  uint32_t node_id = 0;
+  bool output = false;
+  bool monitor = false;
+  std::string channel;
+};
+
+class Registry;
+
+// Called with the connection's thread loop locked: on the thread loop, but for on_attached(),
+// which runs on the thread that attaches.
+class RegistryListener {
+ public:
+  virtual ~RegistryListener() = default;
+  // Right after the listener was attached and the cache synced: every global the server had
+  // then is known. A listener that attaches late reads the cache here.
+  virtual void on_attached(const Registry &registry) = 0;
+  // A stream node's process is known (node.pid, or 0 when none could be named): once per node.
+  virtual void on_stream_node(const StreamNode &node) = 0;
+  // A stream node is gone (resolved or not), before the cache forgets it.
+  virtual void on_stream_node_removed(const StreamNode &node) = 0;
+  virtual void on_port_added(uint32_t id, const Port &port) = 0;
+  virtual void on_port_removed(uint32_t id) = 0;
+  // The connection is lost (the daemon stopped or restarted): nothing more will come.
+  virtual void on_connection_lost(const CaptureError &error) = 0;
+};
+
+class Registry {
+ public:
+  Registry() = default;
+  Registry(const Registry &) = delete;
+  Registry &operator=(const Registry &) = delete;
+
+  // Starts watching the registry of `core`.
+  void watch(pw_core *core);
+  // Forgets everything and stops watching.
+  void clear();
+
+  // Events go to `listener` from now on, in the order listeners were added.
+  void add_listener(RegistryListener *listener);
+  void remove_listener(RegistryListener *listener);
+
+  // ---- read access
+  // The stream node with this id, whose info may not be read yet; null if none.
+  const StreamNode *find_stream_node(uint32_t id) const;
+  // Every stream node whose info has been read (resolved or not), by id.
+  void for_each_stream_node(const std::function<void(const StreamNode &)> &fn) const;
+  // Every port, by id.
+  const std::map<uint32_t, Port> &ports() const { return ports_; }
+
+ private:
+  struct Client {
+    uint32_t sec_pid = 0;
+    uint32_t app_pid = 0;
+  };
+  // A stream node in the cache: its record and its bound proxy.
+  struct Node {
+    Registry *registry = nullptr;
+    StreamNode record;
+    pw_proxy *proxy = nullptr;
+    spa_hook listener{};
+    bool have_info = false;
+  };
+
+  static void on_global(void *data, uint32_t id, uint32_t permissions, const char *type,
+                        uint32_t version, const struct spa_dict *props);
+  static void on_global_remove(void *data, uint32_t id);
+  static void on_node_info(void *data, const struct pw_node_info *info);
+  void add_stream_node(uint32_t id, const struct spa_dict *props);
+  void destroy_node(Node *node);
+  void remove_node(Node *node);
+  void resolve(Node &node);
+  void resolve_pending();
+
+  pw_registry *registry_ = nullptr;
+  spa_hook registry_listener_{};
+  std::map<uint32_t, Client> clients_;
+  std::map<uint32_t, Node *> nodes_;
+  std::map<uint32_t, Port> ports_;
+  std::vector<RegistryListener *> listeners_;
+};
+
+}  // namespace pipewire
+}  // namespace procaudio
