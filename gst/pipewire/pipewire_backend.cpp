@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <utility>
@@ -25,19 +26,27 @@ using pipewire::TargetLinks;
 // ------------------------------------------------------------------------------------------
 // One backend: its target, and what it wires together on the shared connection (see
 // pw_connection.h for the threads and locks): the registry's events drive its decisions and
-// links, its capture stream's node is where they link to, and a lost connection is an error
-// for the stream's sink.
+// links (and, when following, which process is the target), its capture stream's node is
+// where they link to, the target's exit is watched on the thread loop, and a lost connection
+// is an error for the stream's sink.
 
-struct PipeWireBackend::Impl final : pipewire::RegistryListener, CaptureStream::Events {
-  explicit Impl(Logger l) : log(std::move(l)), links(log), stream(log, *this) {}
+struct PipeWireBackend::Impl final : pipewire::RegistryListener,
+                                     CaptureStream::Events,
+                                     TargetLinks::Events {
+  explicit Impl(Logger l) : log(std::move(l)), links(log, *this), stream(log, *this) {}
 
   Logger log;
 
   // ---- set by open(), read-only afterwards
   TargetSpec target;
-  uint32_t root_pid = 0;
-  proc::ExitWatch exit_watch;
   std::shared_ptr<Connection> conn;  // open() to close(), caller thread
+
+  // ---- the target's process: the caller's in open() and close(), else the thread loop's
+  std::atomic<uint32_t> root_pid{0};  // whose tree is captured (0: none, or waiting)
+  TargetState::Phase phase = TargetState::Phase::kWaiting;
+  uint32_t exited_pid = 0;            // phase kExited: who
+  proc::ExitWatch exit_watch;         // root_pid's pidfd
+  spa_source *exit_source = nullptr;  // on the thread loop, while the exit is watched
 
   TargetLinks links;
   CaptureStream stream;
@@ -49,12 +58,99 @@ struct PipeWireBackend::Impl final : pipewire::RegistryListener, CaptureStream::
     conn = std::move(c);
   }
 
+  TargetState state_now() const {
+    switch (phase) {
+      case TargetState::Phase::kCapturing:
+        return {phase, root_pid.load(), links.captured_streams()};
+      case TargetState::Phase::kExited:
+        return {phase, exited_pid, 0};
+      case TargetState::Phase::kWaiting:
+        break;
+    }
+    return {TargetState::Phase::kWaiting, 0, 0};
+  }
+
+  // ---- the target's process (thread loop locked)
+  // Watches `root` for its exit (an error if it is gone already).
+  CaptureError watch_exit(uint32_t root) {
+    if (CaptureError error = exit_watch.open(root, proc::start_time(root))) {
+      if (error.kind == ErrorKind::kNotFound) {
+        return error;
+      }
+      // No pidfd (Linux < 5.3): capture still works, only the exit is not noticed.
+      PA_WARNING(log, "%s (%s): the target's exit will not be noticed", error.message.c_str(),
+                 error.detail.c_str());
+      return {};
+    }
+    exit_source = pw_loop_add_io(conn->loop(), exit_watch.fd(), SPA_IO_IN | SPA_IO_HUP | SPA_IO_ERR,
+                                 false, &Impl::on_exit_fd, this);
+    return {};
+  }
+
+  void unwatch_exit() {
+    if (exit_source != nullptr) {
+      pw_loop_destroy_source(conn->loop(), exit_source);
+      exit_source = nullptr;
+    }
+    exit_watch.close();
+  }
+
+  // Following: the stream node of `node` may be the application's, playing again.
+  void try_attach(const StreamNode &node) {
+    if (phase != TargetState::Phase::kWaiting || !target.follows() || !node.resolved ||
+        node.pid == 0) {
+      return;
+    }
+    const uint32_t root = proc::ancestor_named(node.pid, target.process_name);
+    if (root == 0) {
+      return;
+    }
+    if (watch_exit(root)) {
+      return;  // gone again already: keep waiting
+    }
+    PA_INFO(log, "process '%s' plays as pid %u (stream node %u): capturing its tree",
+            target.process_name.c_str(), root, node.id);
+    root_pid = root;
+    links.set_root(root);  // phase still kWaiting: no state per stream meanwhile
+    phase = TargetState::Phase::kCapturing;
+    stream.post_state(state_now());
+  }
+
+  static void on_exit_fd(void *data, int, uint32_t) {
+    auto *self = static_cast<Impl *>(data);
+    const uint32_t pid = self->root_pid;
+    self->unwatch_exit();
+    self->exited_pid = pid;
+    self->stream.post_state({TargetState::Phase::kExited, pid, 0});
+    if (!self->target.follows()) {
+      PA_INFO(self->log, "target pid %u exited: end of capture", pid);
+      self->phase = TargetState::Phase::kExited;
+      self->stream.post_target_exit();
+      return;
+    }
+    PA_INFO(self->log, "target pid %u exited: waiting for the next process named '%s'", pid,
+            self->target.process_name.c_str());
+    self->phase = TargetState::Phase::kWaiting;
+    self->root_pid = 0;
+    self->links.set_root(0);  // its links go (its nodes are going too)
+    self->stream.post_state(self->state_now());
+    // Another process of the name may be playing already.
+    self->conn->registry().for_each_stream_node(
+        [self](const StreamNode &node) { self->try_attach(node); });
+  }
+
   // ---- events (thread loop locked)
   void on_attached(const Registry &registry) override {
-    // Every global is known now: a stream whose Client is not visible gets decided anyway.
-    registry.for_each_stream_node([this](const StreamNode &node) { links.decide(node, true); });
+    // Every global is known and resolved now.
+    registry.for_each_stream_node([this](const StreamNode &node) {
+      links.decide(node);
+      try_attach(node);
+    });
   }
-  void on_stream_node(const StreamNode &node) override { links.decide(node); }
+  void on_stream_node(const StreamNode &node) override {
+    links.decide(node);
+    try_attach(node);
+  }
   void on_stream_node_removed(const StreamNode &node) override {
     links.on_stream_node_removed(node);
   }
@@ -62,6 +158,11 @@ struct PipeWireBackend::Impl final : pipewire::RegistryListener, CaptureStream::
   void on_port_removed(uint32_t id) override { links.on_port_removed(id); }
   void on_connection_lost(const CaptureError &error) override { stream.raise_error(error); }
   void on_node_id(uint32_t id) override { links.on_own_node(id); }
+  void on_captured_streams(uint32_t streams) override {
+    if (phase == TargetState::Phase::kCapturing) {
+      stream.post_state({TargetState::Phase::kCapturing, root_pid.load(), streams});
+    }
+  }
 };
 
 PipeWireBackend::PipeWireBackend(Logger logger) : impl_(new Impl(std::move(logger))) {}
@@ -91,35 +192,32 @@ CaptureError PipeWireBackend::open(const TargetSpec &target) {
     return error;
   }
   s.target = target;
-  s.root_pid = 0;
+  uint32_t root = 0;
   if (target.pid != 0) {
     if (CaptureError error = proc::check_pid(target.pid)) {
       return error;
     }
-    s.root_pid = target.pid;
+    root = target.pid;
   } else if (!target.process_name.empty()) {
-    if (CaptureError error = proc::resolve_process_name(target.process_name, &s.root_pid)) {
+    const CaptureError error = proc::resolve_process_name(target.process_name, &root);
+    if (error && !(error.kind == ErrorKind::kNotFound && target.follows())) {
       return error;
     }
-    PA_INFO(s.log, "process '%s' is pid %u", target.process_name.c_str(), s.root_pid);
-  }
-  if (s.root_pid != 0) {
-    const uint64_t start = proc::start_time(s.root_pid);
-    if (CaptureError error = s.exit_watch.open(s.root_pid, start)) {
-      if (error.kind == ErrorKind::kNotFound) {
-        return error;
-      }
-      // No pidfd (Linux < 5.3): capture still works, only the exit is not noticed.
-      PA_WARNING(s.log, "%s (%s): the target's exit will not end the capture",
-                 error.message.c_str(), error.detail.c_str());
+    if (error) {
+      PA_INFO(s.log, "process '%s' is not running: waiting for it", target.process_name.c_str());
+    } else {
+      PA_INFO(s.log, "process '%s' is pid %u", target.process_name.c_str(), root);
     }
   }
   CaptureRule rule;
   rule.has_target = target.has_target();
   rule.mode = target.mode;
-  rule.root_pid = s.root_pid;
+  rule.root_pid = root;
   rule.self_pid = static_cast<uint32_t>(getpid());
   s.links.set_rule(rule);
+  s.root_pid = root;
+  s.phase = root != 0 || !target.has_target() ? TargetState::Phase::kCapturing
+                                              : TargetState::Phase::kWaiting;
   // The shared connection; a shared one found dead while syncing (the daemon died and the
   // loss is not seen yet) is replaced once by a new one.
   CaptureError error;
@@ -140,13 +238,18 @@ CaptureError PipeWireBackend::open(const TargetSpec &target) {
       break;
     }
   }
+  if (!error && root != 0) {
+    s.conn->lock();
+    error = s.watch_exit(root);
+    s.conn->unlock();
+  }
   if (error) {
     PA_ERROR(s.log, "%s (%s)", error.message.c_str(), error.detail.c_str());
-    s.exit_watch.close();
+    close();
     return error;
   }
   PA_INFO(s.log, "connected to PipeWire on %s; target: %s (pid %u)", s.conn->key().c_str(),
-          target.describe().c_str(), s.root_pid);
+          target.describe().c_str(), root);
   return {};
 }
 
@@ -165,6 +268,7 @@ CaptureError PipeWireBackend::start(const CaptureConfig &config, CaptureSink &si
   }
   Connection &c = *s.conn;
   s.stream.prepare(config);
+  s.stream.feed(&s.links.live_links());
   s.links.reset_stats();
 
   c.lock();
@@ -179,8 +283,13 @@ CaptureError PipeWireBackend::start(const CaptureConfig &config, CaptureSink &si
     return error;
   }
   s.links.start();
-  // Arm the data loop before the stream can run: the first cycle already delivers.
-  s.stream.arm(sink, s.root_pid != 0 ? s.exit_watch.fd() : -1);
+  // Arm the data loop before the stream can run: the first cycle already delivers. The sink
+  // hears where the target stands first (and its end, if it exited before this start).
+  s.stream.arm(sink);
+  s.stream.post_state(s.state_now());
+  if (s.phase == TargetState::Phase::kExited) {
+    s.stream.post_target_exit();
+  }
   const CaptureError error = s.stream.connect();
   if (!error) {
     s.links.update_links();
@@ -212,11 +321,16 @@ void PipeWireBackend::close() {
   Impl &s = *impl_;
   stop();
   if (s.conn != nullptr) {
+    s.conn->lock();
+    s.unwatch_exit();
+    s.conn->unlock();
     s.conn->detach(&s);
     s.use(nullptr);  // the last backend on a connection tears it down, here
   }
   s.exit_watch.close();
   s.root_pid = 0;
+  s.phase = TargetState::Phase::kWaiting;
+  s.exited_pid = 0;
   s.links.set_rule({});
 }
 

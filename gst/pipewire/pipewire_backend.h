@@ -7,12 +7,20 @@
 // connection the daemon dropped is replaced at the next open(). Each backend keeps its own
 // capture stream, target decisions and links.
 //
+// Targets: a stream node's process is the kernel-given pid of its client, or, for PulseAudio
+// clients, the pid the application reported, mapped to the host pid when it runs in a pid
+// namespace (proc_identity.h); a stream nobody can be named for is never captured. With
+// on-target-exit=wait the backend follows an application by name: it waits (idle, so GAP)
+// until a stream node of a process of that name (or a child of one) appears in the registry,
+// captures that process's tree, and on its exit (pidfd) reports it and waits again. Every
+// change is a TargetState for the sink.
+//
 // Threads: the caller (open/start/stop/close), the shared pw_thread_loop (registry, links,
-// errors) and the shared data loop, which runs the process callbacks
+// the target's exit, errors) and the shared data loop, which runs the process callbacks
 // (PW_STREAM_FLAG_RT_PROCESS) and is the only thread that ever calls a CaptureSink: target
-// exit (pidfd), idle ticks and errors are marshalled onto it, so one backend's sink calls are
-// serialized by construction (different backends' sinks are called from that same thread).
-// No GStreamer header here; PipeWire types stay in the .cpp.
+// states and exit, idle ticks and errors are marshalled onto it, so one backend's sink calls
+// are serialized by construction (different backends' sinks are called from that same
+// thread). No GStreamer header here; PipeWire types stay in the .cpp.
 #pragma once
 
 #include <cstdint>
@@ -44,7 +52,7 @@ class PipeWireBackend final : public CaptureBackend {
 
   // What the registry watch did, for diagnostics and tests.
   struct LinkStats {
-    uint32_t streams_captured = 0;  // application output streams linked (ever, this start)
+    uint32_t streams_captured = 0;  // application output streams captured (ever, this start)
     uint32_t streams_skipped = 0;   // application output streams seen and left alone
     uint32_t links_active = 0;      // links currently in place
     uint32_t links_made = 0;        // links the server confirmed (ever, this start)

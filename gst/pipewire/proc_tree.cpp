@@ -131,6 +131,33 @@ bool is_in_tree(uint32_t pid, uint32_t root) {
   return pid == root;
 }
 
+bool has_name(uint32_t pid, const std::string &name) {
+  if (name.empty()) {
+    return false;
+  }
+  const std::string c = comm(pid);
+  // TASK_COMM_LEN - 1: a longer name matches the kernel's truncation of it.
+  if (c == name || (name.size() > 15 && c == name.substr(0, 15))) {
+    return true;
+  }
+  return exe_basename(pid) == name;
+}
+
+uint32_t ancestor_named(uint32_t pid, const std::string &name) {
+  if (!process_exists(pid)) {
+    return 0;  // exited: whoever it played for, it plays no more
+  }
+  uint32_t found = 0;
+  // Bounded as in is_in_tree(); the topmost match is the root of the application's tree.
+  for (int depth = 0; depth < 4096 && pid > 1; ++depth) {
+    if (has_name(pid, name)) {
+      found = pid;
+    }
+    pid = parent_pid(pid);
+  }
+  return found;
+}
+
 CaptureError resolve_process_name(const std::string &name, uint32_t *pid) {
   *pid = 0;
   if (name.empty()) {
@@ -142,7 +169,6 @@ CaptureError resolve_process_name(const std::string &name, uint32_t *pid) {
     return {ErrorKind::kFailed, "Cannot list processes: /proc is not readable.",
             errno_detail("opendir(/proc)", err)};
   }
-  const std::string truncated = name.substr(0, 15);  // TASK_COMM_LEN - 1
   struct Match {
     uint32_t pid;
     uint64_t start;
@@ -159,9 +185,7 @@ CaptureError resolve_process_name(const std::string &name, uint32_t *pid) {
     if (!read_stat(candidate, &stat) || stat.state == 'Z' || stat.state == 'X') {
       continue;
     }
-    const std::string c = comm(candidate);
-    const bool comm_match = c == name || (name.size() > 15 && c == truncated);
-    if (comm_match || exe_basename(candidate) == name) {
+    if (has_name(candidate, name)) {
       matches.push_back({candidate, stat.start_time});
     }
   }
@@ -231,6 +255,11 @@ CaptureError ExitWatch::open(uint32_t pid, uint64_t expected_start) {
     return {ErrorKind::kNotFound,
             "The process with pid " + std::to_string(pid) + " has exited (its pid was reused).",
             "start time in /proc/PID/stat changed"};
+  }
+  if (!process_exists(pid)) {  // a zombie: exited, not reaped yet
+    close();
+    return {ErrorKind::kNotFound, "The process with pid " + std::to_string(pid) + " has exited.",
+            "/proc/" + std::to_string(pid) + "/stat: zombie"};
   }
   return {};
 }

@@ -32,10 +32,17 @@ uint64_t start_time(uint32_t pid);
 // pid is root or one of root's descendants (walks the ppid chain up from pid).
 bool is_in_tree(uint32_t pid, uint32_t root);
 
-// The process `name` names: /proc/PID/comm equal to it (or to its first 15 characters, the
-// kernel's truncation), or the base name of /proc/PID/exe equal to it. With several matches,
-// the oldest (the root of their tree). None: kNotFound.
+// Process `pid` is named `name`: /proc/PID/comm equal to it (or to its first 15 characters,
+// the kernel's truncation), or the base name of /proc/PID/exe equal to it.
+bool has_name(uint32_t pid, const std::string &name);
+
+// The process `name` names (has_name()). With several matches, the oldest (the root of their
+// tree). None: kNotFound.
 CaptureError resolve_process_name(const std::string &name, uint32_t *pid);
+
+// The process a stream of `pid` plays for under `name`: the oldest of `pid` and its ancestors
+// named so (include-tree captures that one's tree); 0 if neither it nor an ancestor is.
+uint32_t ancestor_named(uint32_t pid, const std::string &name);
 
 // The pid names a live process: none -> kNotFound, errno text in detail.
 CaptureError check_pid(uint32_t pid);

@@ -62,7 +62,6 @@ void CaptureStream::set_node_id(uint32_t id) {
 // Life cycle (thread loop locked)
 
 CaptureError CaptureStream::create(const std::string &who, uint32_t target_pid) {
-  target_pid_ = target_pid;
   pw_properties *props =
       pw_properties_new(PW_KEY_MEDIA_TYPE, "Audio", PW_KEY_MEDIA_CATEGORY, "Capture",
                         PW_KEY_NODE_NAME, "procaudio-capture", PW_KEY_APP_NAME, "procaudio",
@@ -101,10 +100,22 @@ CaptureError CaptureStream::create(const std::string &who, uint32_t target_pid) 
   return {};
 }
 
-void CaptureStream::arm(CaptureSink &sink, int exit_fd) {
-  Arm arm{this, &sink, exit_fd};
+void CaptureStream::arm(CaptureSink &sink) {
+  Arm arm{this, &sink};
   conn_->invoke(&CaptureStream::do_arm, &arm, sizeof arm, true, nullptr);
   capturing_ = true;
+}
+
+void CaptureStream::post_state(const TargetState &state) {
+  if (capturing_) {
+    conn_->invoke(&CaptureStream::deliver_state, &state, sizeof state, false, this);
+  }
+}
+
+void CaptureStream::post_target_exit() {
+  if (capturing_) {
+    conn_->invoke(&CaptureStream::deliver_target_exit, nullptr, 0, false, this);
+  }
 }
 
 CaptureError CaptureStream::connect() {
@@ -305,6 +316,13 @@ void CaptureStream::deliver(pw_buffer **buffers, int count, uint64_t arrival) {
   if (total == 0) {
     return;
   }
+  quantum_ns_.store(total * kNsPerSec / rate, std::memory_order_relaxed);
+  if (feed_ != nullptr && feed_->load(std::memory_order_relaxed) == 0) {
+    // Nothing of the target is linked to us: these frames are the zeros PipeWire gives an
+    // input nobody feeds, not audio anyone played. Idle, as process loopback is when its
+    // target plays nothing: the engine fills GAP silence from the idle ticks.
+    return;
+  }
   // The last buffer starts at the cycle's time; earlier ones (never, with RT_PROCESS) before.
   // The resampler (when our rate differs from the graph's) holds `buffered` frames back, in
   // graph-rate frames (time.rate is 1/graph rate): our first frame is that much older.
@@ -363,7 +381,6 @@ void CaptureStream::deliver(pw_buffer **buffers, int count, uint64_t arrival) {
     flags &= ~static_cast<uint32_t>(kPacketDiscontinuity);
   }
   last_activity_ns_ = arrival;
-  quantum_ns_.store(total * kNsPerSec / rate, std::memory_order_relaxed);
 }
 
 // Stereo -> mono, (L + R) / 2, into the scratch buffer allocated by prepare().
@@ -383,18 +400,23 @@ void CaptureStream::downmix(const uint8_t *in, uint32_t frames) {
   }
 }
 
-void CaptureStream::on_target_exit(void *data, int fd, uint32_t mask) {
-  auto *self = static_cast<CaptureStream *>(data);
-  // Once is enough: stop watching.
-  if (self->exit_source_ != nullptr) {
-    pw_loop_destroy_source(self->conn_->data_loop(), self->exit_source_);
-    self->exit_source_ = nullptr;
+int CaptureStream::deliver_state(struct spa_loop *, bool, uint32_t, const void *data, size_t,
+                                 void *user) {
+  auto *self = static_cast<CaptureStream *>(user);
+  if (self->sink_ != nullptr && !self->finished_) {
+    self->sink_->on_target_state(*static_cast<const TargetState *>(data));
   }
+  return 0;
+}
+
+int CaptureStream::deliver_target_exit(struct spa_loop *, bool, uint32_t, const void *, size_t,
+                                       void *user) {
+  auto *self = static_cast<CaptureStream *>(user);
   if (self->sink_ != nullptr && !self->finished_) {
     self->finished_ = true;
-    PA_INFO(self->log_, "target pid %u exited: end of capture", self->target_pid_);
     self->sink_->on_target_exit();
   }
+  return 0;
 }
 
 // From the connection's idle tick (data loop).
@@ -423,20 +445,14 @@ int CaptureStream::deliver_error(struct spa_loop *, bool, uint32_t, const void *
   return 0;
 }
 
-// On the data loop: start handing packets to the sink, watch the target, tick when idle.
+// On the data loop: start handing packets to the sink, tick when idle.
 int CaptureStream::do_arm(struct spa_loop *, bool, uint32_t, const void *data, size_t, void *) {
   const Arm *arm = static_cast<const Arm *>(data);
   CaptureStream *self = arm->self;
-  Connection &c = *self->conn_;
   self->sink_ = arm->sink;
   self->finished_ = false;
   self->last_activity_ns_ = monotonic_now_ns();
-  if (arm->exit_fd >= 0) {
-    self->exit_source_ =
-        pw_loop_add_io(c.data_loop(), arm->exit_fd, SPA_IO_IN | SPA_IO_HUP | SPA_IO_ERR, false,
-                       &CaptureStream::on_target_exit, self);
-  }
-  c.arm_idle_tick(self);
+  self->conn_->arm_idle_tick(self);
   return 0;
 }
 
@@ -445,10 +461,6 @@ int CaptureStream::do_disarm(struct spa_loop *, bool, uint32_t, const void *, si
   auto *self = static_cast<CaptureStream *>(user);
   self->sink_ = nullptr;
   self->finished_ = true;
-  if (self->exit_source_ != nullptr) {
-    pw_loop_destroy_source(self->conn_->data_loop(), self->exit_source_);
-    self->exit_source_ = nullptr;
-  }
   self->conn_->disarm_idle_tick(self);
   return 0;
 }

@@ -4,8 +4,9 @@
 // capture is downmixed here) and hands them to the sink.
 //
 // The sink is called on the shared data loop only: packets (PW_STREAM_FLAG_RT_PROCESS), and
-// the target's exit (pidfd), the idle ticks and errors, which are marshalled onto it, so this
-// stream's sink calls are serialized by construction; arm() and stop() bracket them.
+// the target's states and exit, the idle ticks and errors, which are marshalled onto it, so
+// this stream's sink calls are serialized by construction; arm() and stop() bracket them.
+// Cycles while nothing of the target is linked (feed()) are idle, not zeros.
 // Threads: the caller (prepare()), the thread loop (everything else, with its lock held) and
 // the data loop (the callbacks; no lock there). No GStreamer.
 #pragma once
@@ -43,13 +44,20 @@ class CaptureStream final : public Connection::IdleClient {
 
   // Caller thread, before the lock is taken to start: the format, and a clean slate.
   void prepare(const CaptureConfig &config);
+  // Caller thread, while not started: how many links feed the stream (null: always fed).
+  void feed(const std::atomic<uint32_t> *live_links) { feed_ = live_links; }
 
   // ---- thread loop locked
   // Makes the pw_stream: `who` describes the target, `target_pid` is its root (0: none).
   CaptureError create(const std::string &who, uint32_t target_pid);
   // From now on the sink gets what the data loop has for it: packets, idle ticks, errors,
-  // and the exit of the process `exit_fd` (a pidfd; -1: none) watches.
-  void arm(CaptureSink &sink, int exit_fd);
+  // states and the target's exit.
+  void arm(CaptureSink &sink);
+  // Hands the sink a target state, after everything the data loop has delivered so far;
+  // nothing while not armed.
+  void post_state(const TargetState &state);
+  // Hands the sink the target's exit (the end of the stream), after the states posted.
+  void post_target_exit();
   // Connects the stream and waits until it is ready (or failed).
   CaptureError connect();
   // Destroys the stream; once this returns the sink is never called again.
@@ -73,7 +81,6 @@ class CaptureStream final : public Connection::IdleClient {
   struct Arm {
     CaptureStream *self;
     CaptureSink *sink;
-    int exit_fd;
   };
 
   void set_node_id(uint32_t id);
@@ -87,15 +94,18 @@ class CaptureStream final : public Connection::IdleClient {
   static void on_process(void *data);
   void deliver(pw_buffer **buffers, int count, uint64_t arrival);
   void downmix(const uint8_t *in, uint32_t frames);
-  static void on_target_exit(void *data, int fd, uint32_t mask);
   void on_idle_tick(uint64_t now) override;
+  static int deliver_state(struct spa_loop *, bool, uint32_t, const void *data, size_t, void *user);
+  static int deliver_target_exit(struct spa_loop *, bool, uint32_t, const void *, size_t,
+                                 void *user);
   static int deliver_error(struct spa_loop *, bool, uint32_t, const void *, size_t, void *user);
   static int do_arm(struct spa_loop *, bool, uint32_t, const void *data, size_t, void *);
   static int do_disarm(struct spa_loop *, bool, uint32_t, const void *, size_t, void *user);
 
   const Logger &log_;
   Events &events_;
-  Connection *conn_ = nullptr;  // caller thread, read-only while started
+  Connection *conn_ = nullptr;                   // caller thread, read-only while started
+  const std::atomic<uint32_t> *feed_ = nullptr;  // caller thread, read on the data loop
 
   // ---- own PipeWire state; touched with the connection's thread loop locked
   pw_stream *stream_ = nullptr;
@@ -105,8 +115,7 @@ class CaptureStream final : public Connection::IdleClient {
   bool format_ok_ = false;
   bool format_refused_ = false;
   uint32_t node_id_ = SPA_ID_INVALID;
-  bool capturing_ = false;   // between arm() and stop(): the stream's failures are errors
-  uint32_t target_pid_ = 0;  // set by create(), read on the data loop after arm()
+  bool capturing_ = false;  // between arm() and stop(): the stream's failures are errors
   std::atomic<uint32_t> node_id_public_{SPA_ID_INVALID};
 
   // ---- data loop state: only touched on the data loop thread (or before it can run)
@@ -115,7 +124,6 @@ class CaptureStream final : public Connection::IdleClient {
   CaptureConfig config_;
   uint32_t out_channels_ = 2;  // what the sink gets; PipeWire always gives us 2 (FL, FR)
   uint64_t last_activity_ns_ = 0;
-  spa_source *exit_source_ = nullptr;
   std::vector<uint8_t> scratch_;
   std::atomic<uint64_t> quantum_ns_{kDefaultQuantumNs};
 

@@ -119,12 +119,19 @@ void Connection::on_core_error(void *data, uint32_t id, int seq, int res, const 
     }
     return;
   }
+  // Only a broken socket loses the connection (as pw-cat judges it). The server reports a
+  // message for an object that just went away ("unknown resource", ENOENT: a stream node
+  // removed while we spoke of it) on the core too; that is a race, not a loss.
   const bool lost = res == -EPIPE || res == -ECONNRESET || res == -ENOTCONN;
   for (const Attached &a : self->attached_) {
-    PA_WARNING(*a.log, "PipeWire core error: %s (%s)%s", message ? message : "", spa_strerror(res),
-               lost ? ": connection lost" : "");
+    if (lost) {
+      PA_WARNING(*a.log, "PipeWire core error: %s (%s): connection lost", message ? message : "",
+                 spa_strerror(res));
+    } else {
+      PA_DEBUG(*a.log, "PipeWire core error: %s (%s)", message ? message : "", spa_strerror(res));
+    }
   }
-  if (!self->lost_.load()) {
+  if (lost && !self->lost_.load()) {
     self->lost_error_ = std::string(message ? message : "") + ": " + proc::errno_text(res);
     self->lost_ = true;  // the next open() makes a new connection
     const CaptureError error{ErrorKind::kDeviceLost,
@@ -277,6 +284,7 @@ CaptureError Connection::attach(RegistryListener *listener, const Logger &log, b
   // known before this backend starts.
   const CaptureError error = fresh ? CaptureError{} : sync_all();
   if (!error) {
+    registry_.settle();  // every global is known: nothing waits for a Client any more
     listener->on_attached(registry_);
   }
   unlock();

@@ -100,6 +100,8 @@ class Connection {
 
   // Thread loop locked.
   pw_core *core() const { return core_; }
+  // For sources added and removed on the thread loop (its lock held).
+  pw_loop *loop() const { return pw_thread_loop_get_loop(loop_); }
   Registry &registry() { return registry_; }
   const Registry &registry() const { return registry_; }
 

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "core/monotonic_clock.h"
+#include "proc_identity.h"
 
 namespace procaudio {
 namespace pipewire {
@@ -94,6 +95,8 @@ void Registry::on_global(void *data, uint32_t id, uint32_t permissions, const ch
     Client &client = self->clients_[id];
     client.sec_pid = parse_u32(spa_dict_lookup(props, PW_KEY_SEC_PID));
     client.app_pid = parse_u32(spa_dict_lookup(props, PW_KEY_APP_PROCESS_ID));
+    read_string(props, PW_KEY_APP_PROCESS_BINARY, &client.app_binary);
+    read_string(props, PW_KEY_CLIENT_API, &client.api);
     self->resolve_pending();
   } else if (std::strcmp(type, PW_TYPE_INTERFACE_Node) == 0) {
     const char *media_class = spa_dict_lookup(props, PW_KEY_MEDIA_CLASS);
@@ -148,6 +151,7 @@ void Registry::add_stream_node(uint32_t id, const struct spa_dict *props) {
   record.name = name ? name : "";
   read_string(props, PW_KEY_APP_NAME, &record.app_name);
   read_string(props, PW_KEY_APP_PROCESS_BINARY, &record.app_binary);
+  read_string(props, PW_KEY_CLIENT_API, &record.client_api);
   // The global's properties are a subset: a pipewire-pulse client's stream says whose it is
   // (application.process.id) only in the node's full info, so bind the node and read it.
   node->proxy = static_cast<pw_proxy *>(
@@ -190,6 +194,7 @@ void Registry::on_node_info(void *data, const struct pw_node_info *info) {
     }
     read_string(info->props, PW_KEY_APP_NAME, &record.app_name);
     read_string(info->props, PW_KEY_APP_PROCESS_BINARY, &record.app_binary);
+    read_string(info->props, PW_KEY_CLIENT_API, &record.client_api);
   }
   node->have_info = true;
   self->resolve(*node);
@@ -212,35 +217,76 @@ void Registry::remove_node(Node *node) {
   destroy_node(node);
 }
 
-// Whose stream is it? Pid: the node's application.process.id (pipewire-pulse streams carry
-// the real client's), else its Client's pipewire.sec.pid (kernel-given), else the Client's
-// application.process.id. Left unresolved while its Client global has not been seen (it
-// comes first, normally); once resolved, every listener hears of it (and a backend decides
-// whether it captures it).
-void Registry::resolve(Node &node) {
+// Whose stream is it? The kernel's word first: a native client's Client carries
+// pipewire.sec.pid, the pid the daemon read from the socket (in the daemon's pid namespace,
+// the host's), which wins over any pid the client reported. A PulseAudio client's Client is
+// pipewire-pulse (its sec.pid is pipewire-pulse's own), so its stream's process is the one it
+// reported (application.process.id, on the node or its Client), and a sandboxed client
+// reports the pid it has in its own namespace: that is mapped to a host pid with its binary,
+// never taken as is (proc_identity.h). Left unresolved while its Client global has not been
+// seen (it comes first, normally), until the registry is settled; once resolved, every
+// listener hears of it (and a backend decides whether it captures it).
+void Registry::resolve(Node &node, bool settled) {
   StreamNode &record = node.record;
-  uint32_t pid = record.app_pid;
-  if (pid == 0 && record.client_id != 0) {
-    auto client = clients_.find(record.client_id);
-    if (client == clients_.end()) {
+  const Client *client = nullptr;
+  if (record.client_id != 0) {
+    auto found = clients_.find(record.client_id);
+    if (found != clients_.end()) {
+      client = &found->second;
+    } else if (!settled) {
       return;
     }
-    pid = client->second.sec_pid != 0 ? client->second.sec_pid : client->second.app_pid;
   }
-  record.pid = pid;
+  const bool pulse = record.client_api == "pipewire-pulse" ||
+                     (client != nullptr && client->api == "pipewire-pulse");
+  const uint32_t reported = record.app_pid != 0 ? record.app_pid
+                            : client != nullptr ? client->app_pid
+                                                : 0;
+  const std::string binary = !record.app_binary.empty() ? record.app_binary
+                             : client != nullptr        ? client->app_binary
+                                                        : std::string();
+  if (!pulse && client != nullptr && client->sec_pid != 0) {
+    record.pid = client->sec_pid;
+    record.identity = "kernel pid " + std::to_string(record.pid);
+    if (reported != 0 && reported != record.pid) {
+      record.identity += " (it reported " + std::to_string(reported) + ")";
+    }
+  } else if (reported != 0) {
+    std::vector<uint32_t> candidates;
+    record.pid = proc::map_reported_pid(reported, binary, &candidates);
+    record.identity = "reported pid " + std::to_string(reported) + " of '" + binary + "'";
+    if (candidates.empty()) {
+      record.identity +=
+          binary.empty() ? ": no binary to tell which process it is" : ": no such process here";
+    } else if (candidates.size() > 1) {
+      record.identity += ": ambiguous, candidates";
+      for (uint32_t candidate : candidates) {
+        record.identity += " " + std::to_string(candidate);
+      }
+    } else if (record.pid != reported) {
+      record.identity += " in a pid namespace: host pid " + std::to_string(record.pid);
+    }
+  } else {
+    record.pid = 0;
+    record.identity = "no pid given";
+  }
   record.resolved = true;
   for (RegistryListener *listener : listeners_) {
     listener->on_stream_node(record);
   }
 }
 
-void Registry::resolve_pending() {
+void Registry::resolve_pending(bool settled) {
   for (auto &entry : nodes_) {
     Node &node = *entry.second;
     if (node.have_info && !node.record.resolved) {
-      resolve(node);
+      resolve(node, settled);
     }
   }
+}
+
+void Registry::settle() {
+  resolve_pending(true);
 }
 
 }  // namespace pipewire

@@ -35,9 +35,11 @@ struct StreamNode {
   uint32_t app_pid = 0;       // application.process.id, as the node reported it (0: none)
   bool resolved = false;      // `pid` is known (0: no process could be named)
   uint32_t pid = 0;           // whose stream it is (Registry::resolve)
+  std::string identity;       // how `pid` was found, for the log
   std::string name;           // node.name
   std::string app_name;       // application.name ("" when not given)
   std::string app_binary;     // application.process.binary ("" when not given)
+  std::string client_api;     // client.api ("pipewire-pulse" for PulseAudio clients)
   uint64_t last_port_ns = 0;  // when its latest output port appeared
 };
 
@@ -76,6 +78,9 @@ class Registry {
 
   // Starts watching the registry of `core`.
   void watch(pw_core *core);
+  // Every global the server had is known now (a sync completed): a stream node whose Client
+  // is still not visible is resolved without it.
+  void settle();
   // Forgets everything and stops watching.
   void clear();
 
@@ -93,8 +98,10 @@ class Registry {
 
  private:
   struct Client {
-    uint32_t sec_pid = 0;
-    uint32_t app_pid = 0;
+    uint32_t sec_pid = 0;  // pipewire.sec.pid: the kernel's, from the socket
+    uint32_t app_pid = 0;  // application.process.id: what the client said
+    std::string app_binary;
+    std::string api;  // client.api
   };
   // A stream node in the cache: its record and its bound proxy.
   struct Node {
@@ -112,8 +119,8 @@ class Registry {
   void add_stream_node(uint32_t id, const struct spa_dict *props);
   void destroy_node(Node *node);
   void remove_node(Node *node);
-  void resolve(Node &node);
-  void resolve_pending();
+  void resolve(Node &node, bool settled = false);
+  void resolve_pending(bool settled = false);
 
   pw_registry *registry_ = nullptr;
   spa_hook registry_listener_{};

@@ -50,36 +50,93 @@ bool channel_feeds(const std::string &channel, const std::string &ours) {
 void TargetLinks::set_connection(Connection *conn) {
   conn_ = conn;
   decided_.clear();
+  published_streams_ = 0;
 }
 
 // ------------------------------------------------------------------------------------------
 // Decisions (thread loop)
 
-void TargetLinks::decide(const StreamNode &node, bool force) {
-  if (decided_.count(node.id) != 0 || (!node.resolved && !force)) {
+bool TargetLinks::captures(const StreamNode &node) const {
+  const uint32_t pid = node.resolved ? node.pid : 0;
+  // Fail closed: a stream whose process nobody can name is nobody's to capture, whatever the
+  // mode, and ours never is.
+  if (pid == 0 || pid == rule_.self_pid) {
+    return false;
+  }
+  if (!rule_.has_target) {
+    return true;
+  }
+  const bool in_tree = rule_.root_pid != 0 && proc::is_in_tree(pid, rule_.root_pid);
+  return rule_.mode == TargetMode::kIncludeTree ? in_tree : !in_tree;
+}
+
+void TargetLinks::decide(const StreamNode &node) {
+  if (!node.resolved) {
     return;
   }
-  const uint32_t pid = node.resolved ? node.pid : 0;
-  bool captured;
-  const bool in_tree = rule_.has_target && pid != 0 && proc::is_in_tree(pid, rule_.root_pid);
-  if (!rule_.has_target) {
-    captured = pid != rule_.self_pid;
-  } else if (rule_.mode == TargetMode::kIncludeTree) {
-    captured = in_tree;
-  } else {
-    captured = !in_tree && pid != rule_.self_pid;
+  const bool captured = captures(node);
+  const auto before = decided_.find(node.id);
+  const bool known = before != decided_.end();
+  if (known && before->second == captured) {
+    return;
   }
   decided_[node.id] = captured;
   if (log_.wants(LogLevel::kInfo)) {  // proc::comm reads /proc: only for a reader
-    PA_INFO(log_, "stream node %u '%s' of pid %u (%s): %s", node.id, node.name.c_str(), pid,
-            pid ? proc::comm(pid).c_str() : "unknown process",
-            captured ? "captured" : "not captured");
+    PA_INFO(log_, "stream node %u '%s' of pid %u (%s; %s): %s", node.id, node.name.c_str(),
+            node.pid, node.pid ? proc::comm(node.pid).c_str() : "unknown process",
+            node.identity.c_str(), captured ? "captured" : "not captured");
   }
-  if (capturing_) {
+  if (capturing_ && !known) {
     count_stream(captured);
   }
   if (captured) {
     update_links();
+  } else if (known) {
+    unlink_node(node.id);
+  }
+  publish_streams();
+}
+
+void TargetLinks::set_root(uint32_t root) {
+  if (root == rule_.root_pid) {
+    return;
+  }
+  rule_.root_pid = root;
+  if (conn_ == nullptr) {
+    return;
+  }
+  conn_->registry().for_each_stream_node([this](const StreamNode &node) { decide(node); });
+}
+
+uint32_t TargetLinks::captured_streams() const {
+  uint32_t n = 0;
+  for (const auto &entry : decided_) {
+    n += entry.second ? 1 : 0;
+  }
+  return n;
+}
+
+void TargetLinks::publish_streams() {
+  const uint32_t n = captured_streams();
+  if (n != published_streams_) {
+    published_streams_ = n;
+    events_.on_captured_streams(n);
+  }
+}
+
+void TargetLinks::unlink_node(uint32_t node_id) {
+  bool changed = false;
+  for (auto it = links_.begin(); it != links_.end();) {
+    if (it->second->out_node == node_id) {
+      destroy_link(it->second);
+      it = links_.erase(it);
+      changed = true;
+    } else {
+      ++it;
+    }
+  }
+  if (changed) {
+    publish_link_count();
   }
 }
 
@@ -91,6 +148,7 @@ void TargetLinks::count_stream(bool captured) {
 void TargetLinks::on_stream_node_removed(const StreamNode &node) {
   PA_DEBUG(log_, "stream node %u '%s' (pid %u) is gone", node.id, node.name.c_str(), node.pid);
   decided_.erase(node.id);
+  publish_streams();
 }
 
 void TargetLinks::on_port_added(const Port &port) {
@@ -206,6 +264,10 @@ void TargetLinks::make_link(uint32_t out_port, uint32_t out_node, uint32_t in_po
                proc::errno_text(err).c_str());
     link->failed = true;
     links_[{out_port, in_port}] = link;
+    {
+      std::lock_guard<std::mutex> lock(stats_mutex_);
+      stats_.links_failed++;
+    }
     return;
   }
   static const pw_proxy_events proxy_events = [] {
@@ -217,6 +279,7 @@ void TargetLinks::make_link(uint32_t out_port, uint32_t out_node, uint32_t in_po
   }();
   pw_proxy_add_listener(link->proxy, &link->listener, &proxy_events, link);
   links_[{out_port, in_port}] = link;
+  publish_link_count();
   PA_DEBUG(log_, "linking node %u port %u -> node %u port %u", out_node, out_port, own_node_id_,
            in_port);
 }
@@ -252,8 +315,11 @@ void TargetLinks::on_link_error(void *data, int seq, int res, const char *messag
              link->in_port, message ? message : "", spa_strerror(res));
   if (!link->failed) {
     link->failed = true;
-    std::lock_guard<std::mutex> lock(self->stats_mutex_);
-    self->stats_.links_failed++;
+    {
+      std::lock_guard<std::mutex> lock(self->stats_mutex_);
+      self->stats_.links_failed++;
+    }
+    self->publish_link_count();
   }
 }
 
@@ -277,10 +343,12 @@ void TargetLinks::destroy_all_links() {
 }
 
 void TargetLinks::publish_link_count() {
-  uint32_t active = 0;
+  uint32_t active = 0, live = 0;
   for (const auto &entry : links_) {
     active += entry.second->bound && !entry.second->failed ? 1 : 0;
+    live += entry.second->failed ? 0 : 1;
   }
+  live_links_.store(live, std::memory_order_relaxed);
   std::lock_guard<std::mutex> lock(stats_mutex_);
   stats_.links_active = active;
 }

@@ -5,6 +5,7 @@
 // but reset_stats() and stats() runs with the connection's thread loop locked. No GStreamer.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -19,11 +20,11 @@
 namespace procaudio {
 namespace pipewire {
 
-// What a backend captures; set by open().
+// What a backend captures; set by open(), its root changed while following.
 struct CaptureRule {
   bool has_target = false;  // false: every process but this one
   TargetMode mode = TargetMode::kIncludeTree;
-  uint32_t root_pid = 0;
+  uint32_t root_pid = 0;  // with a target: its tree's root (0: not running, nothing captured)
   uint32_t self_pid = 0;
 };
 
@@ -31,7 +32,15 @@ class TargetLinks {
  public:
   using LinkStats = PipeWireBackend::LinkStats;
 
-  explicit TargetLinks(const Logger &log) : log_(log) {}
+  // Called with the thread loop locked.
+  class Events {
+   public:
+    virtual ~Events() = default;
+    // The number of stream nodes captured now changed to `streams`.
+    virtual void on_captured_streams(uint32_t streams) = 0;
+  };
+
+  TargetLinks(const Logger &log, Events &events) : log_(log), events_(events) {}
   TargetLinks(const TargetLinks &) = delete;
   TargetLinks &operator=(const TargetLinks &) = delete;
 
@@ -42,9 +51,15 @@ class TargetLinks {
   void set_connection(Connection *conn);
 
   // ---- thread loop locked
-  // Is this stream node one we capture? Decided once per node: when its process is known,
-  // or (`force`, when attached) now, with whatever is known.
-  void decide(const StreamNode &node, bool force = false);
+  // Is this stream node one we capture? Decided when its process is known (a node whose
+  // process nobody can name is never captured), again when the rule's root changes.
+  void decide(const StreamNode &node);
+  // The tree captured is `root`'s now (0: none): every known node is decided again, and the
+  // links of those no longer captured go.
+  void set_root(uint32_t root);
+  uint32_t root() const { return rule_.root_pid; }
+  // Stream nodes captured now.
+  uint32_t captured_streams() const;
   void on_stream_node_removed(const StreamNode &node);
   void on_port_added(const Port &port);
   void on_port_removed(uint32_t id);
@@ -59,6 +74,9 @@ class TargetLinks {
   // ---- statistics
   void reset_stats();  // caller thread, before start()
   LinkStats stats() const;
+  // Links made and not failed (whether bound yet or not); read on the data loop, where no
+  // link means that nothing of the target reaches the stream.
+  const std::atomic<uint32_t> &live_links() const { return live_links_; }
 
  private:
   struct Link {
@@ -73,7 +91,10 @@ class TargetLinks {
     uint64_t requested_ns = 0;
   };
 
+  bool captures(const StreamNode &node) const;
   void count_stream(bool captured);
+  void unlink_node(uint32_t node_id);
+  void publish_streams();
   void make_link(uint32_t out_port, uint32_t out_node, uint32_t in_port);
   static void on_link_bound(void *data, uint32_t global_id);
   static void on_link_error(void *data, int seq, int res, const char *message);
@@ -82,7 +103,8 @@ class TargetLinks {
   void publish_link_count();
 
   const Logger &log_;
-  CaptureRule rule_;            // caller thread, read-only while attached
+  Events &events_;
+  CaptureRule rule_;            // caller thread; while attached, the thread loop (set_root)
   Connection *conn_ = nullptr;  // caller thread, read-only while attached
 
   // ---- thread loop locked
@@ -92,6 +114,8 @@ class TargetLinks {
   // Stream nodes decided (once, when each appeared): id -> captured by this backend.
   std::map<uint32_t, bool> decided_;
   std::map<std::pair<uint32_t, uint32_t>, Link *> links_;  // (output port, input port)
+  uint32_t published_streams_ = 0;                         // the last on_captured_streams()
+  std::atomic<uint32_t> live_links_{0};
 
   // Statistics, written on the thread loop, read anywhere.
   mutable std::mutex stats_mutex_;

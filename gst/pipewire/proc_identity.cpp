@@ -1,0 +1,71 @@
+#include "proc_identity.h"
+
+#include <dirent.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "proc_tree.h"
+
+namespace procaudio {
+namespace proc {
+
+std::vector<uint32_t> ns_pids(uint32_t pid) {
+  std::vector<uint32_t> pids;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (in && std::getline(in, line)) {
+    if (line.rfind("NSpid:", 0) != 0) {
+      continue;
+    }
+    std::istringstream fields(line.substr(6));
+    for (unsigned long value; fields >> value;) {
+      pids.push_back(static_cast<uint32_t>(value));
+    }
+    break;
+  }
+  return pids;
+}
+
+std::vector<uint32_t> reporting_candidates(uint32_t reported, const std::string &binary) {
+  std::vector<uint32_t> candidates;
+  if (reported == 0 || binary.empty()) {
+    return candidates;
+  }
+  DIR *dir = opendir("/proc");
+  if (dir == nullptr) {
+    return candidates;
+  }
+  while (struct dirent *entry = readdir(dir)) {
+    char *end = nullptr;
+    const unsigned long value = std::strtoul(entry->d_name, &end, 10);
+    if (end == entry->d_name || *end != '\0' || value == 0) {
+      continue;
+    }
+    const auto pid = static_cast<uint32_t>(value);
+    // What the process itself calls its pid is the innermost one (its own, outside any
+    // namespace).
+    const std::vector<uint32_t> pids = ns_pids(pid);
+    if (pids.empty() || pids.back() != reported) {
+      continue;
+    }
+    if (process_exists(pid) && has_name(pid, binary)) {
+      candidates.push_back(pid);
+    }
+  }
+  closedir(dir);
+  return candidates;
+}
+
+uint32_t map_reported_pid(uint32_t reported, const std::string &binary,
+                          std::vector<uint32_t> *candidates) {
+  const std::vector<uint32_t> found = reporting_candidates(reported, binary);
+  if (candidates != nullptr) {
+    *candidates = found;
+  }
+  return found.size() == 1 ? found[0] : 0;
+}
+
+}  // namespace proc
+}  // namespace procaudio

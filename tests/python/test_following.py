@@ -1,0 +1,235 @@
+"""Following an application by name (on-target-exit=wait), through PyGObject: the element is
+started before the application runs, the application plays, is killed, and plays again; a
+distractor plays throughout. What an application sees: procaudio-target messages, GAP
+buffers while waiting, one continuous timeline with DISCONT at each re-attachment, and a WAV
+with the two tones where they were played."""
+import os
+import shutil
+import signal
+import threading
+import time
+
+import numpy as np
+
+from conftest import Gst
+from pw_session import TONE_PLAYER
+from wav_analysis import RATE, audible, level_dbfs, read_wav
+
+CAPS = "audio/x-raw,format=F32LE,rate=48000,channels=2"
+PLAYED_DB = 20 * np.log10(0.5)
+FIRST_HZ, SECOND_HZ, DISTRACTOR_HZ = 440, 660, 1000
+
+
+class Recorder:
+    """Runs a pipeline whose appsink is "sink"; keeps every buffer (pts, duration, offset,
+    offset_end, flags, arrival running time) and every procaudio-target message (fields and
+    arrival running time). The test thread waits on conditions, each bounded."""
+
+    def __init__(self, description):
+        self.pipeline = Gst.parse_launch(description)
+        self.cond = threading.Condition()
+        self.buffers, self.targets, self.errors = [], [], []
+        self.eos = False
+        sink = self.pipeline.get_by_name("sink")
+        sink.set_property("emit-signals", True)
+        sink.set_property("sync", False)
+        sink.connect("new-sample", self._on_sample)
+        bus = self.pipeline.get_bus()
+        bus.set_sync_handler(self._on_message)
+
+    def _now(self):
+        clock = self.pipeline.get_clock()
+        return clock.get_time() - self.pipeline.get_base_time() if clock else 0
+
+    def _on_sample(self, appsink):
+        buf = appsink.emit("pull-sample").get_buffer()
+        with self.cond:
+            self.buffers.append((buf.pts, buf.duration, buf.offset, buf.offset_end,
+                                 buf.get_flags(), self._now()))
+            self.cond.notify_all()
+        return Gst.FlowReturn.OK
+
+    def _on_message(self, bus, msg):
+        with self.cond:
+            if msg.type == Gst.MessageType.ELEMENT and msg.has_name("procaudio-target"):
+                s = msg.get_structure()
+                self.targets.append({"state": s.get_value("state"), "pid": s.get_value("pid"),
+                                     "process-name": s.get_value("process-name"),
+                                     "streams": s.get_value("streams"), "at": self._now(),
+                                     "buffers": len(self.buffers)})
+            elif msg.type == Gst.MessageType.ERROR:
+                self.errors.append(msg.parse_error())
+            elif msg.type == Gst.MessageType.EOS:
+                self.eos = True
+            self.cond.notify_all()
+        return Gst.BusSyncReply.DROP
+
+    def wait(self, done, timeout, what):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while not done():
+                assert not self.errors, self.errors
+                left = deadline - time.monotonic()
+                assert left > 0, f"timed out waiting for {what}: {self.targets}"
+                self.cond.wait(left)
+
+    def wait_state(self, state, pid=None, after=0, timeout=10.0):
+        """The index of the first `state` message (of `pid`) from message `after` on."""
+        def find():
+            for i in range(after, len(self.targets)):
+                t = self.targets[i]
+                if t["state"] == state and (pid is None or t["pid"] == pid):
+                    return i
+            return None
+        self.wait(lambda: find() is not None, timeout, f"{state} {pid}")
+        return find()
+
+    def wait_audible_ms(self, from_buffer, ms, timeout=10.0):
+        def heard():
+            return sum(b[1] for b in self.buffers[from_buffer:]
+                       if not b[4] & Gst.BufferFlags.GAP) >= ms * Gst.MSECOND
+        self.wait(heard, timeout, f"{ms} ms of audio")
+
+    def base_time(self):
+        return self.pipeline.get_base_time()
+
+
+class Player:
+    def __init__(self, exe, freq):
+        import subprocess
+        self.proc = subprocess.Popen([str(exe), "--freq", str(freq)], stdout=subprocess.PIPE,
+                                     text=True)
+        self.pid = self.proc.pid
+
+    def streaming_at(self, timeout=10.0):
+        """CLOCK_MONOTONIC ns at which its stream started running (its "streaming" line)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            assert line, f"player {self.pid} ended before streaming"
+            if " streaming " in f" {line} ":
+                fields = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
+                return int(fields["t"])
+        raise TimeoutError(f"player {self.pid} did not stream")
+
+    def kill(self):
+        if self.proc.poll() is None:
+            os.kill(self.pid, signal.SIGKILL)
+        self.proc.wait(timeout=5)
+
+
+def test_an_application_is_followed_across_restarts(pw_session, players, tmp_path):
+    # A name no other process has, and a distractor of another name playing throughout.
+    name = f"pa_follow_{os.getpid() % 100000}"
+    app_exe = tmp_path / name
+    shutil.copy(TONE_PLAYER, app_exe)
+    players("--freq", DISTRACTOR_HZ).wait_streaming()
+    wav = tmp_path / "followed.wav"
+    rec = Recorder(f"pipewireprocsrc name=src process-name={name} on-target-exit=wait ! {CAPS} "
+                   f"! tee name=t t. ! queue ! appsink name=sink t. ! queue ! wavenc ! "
+                   f"filesink location={wav}")
+    started = []
+    try:
+        assert rec.pipeline.set_state(Gst.State.PLAYING) != Gst.StateChangeReturn.FAILURE
+        # Not running yet: waiting, and live with GAP silence.
+        rec.wait_state("waiting")
+        rec.wait(lambda: len(rec.buffers) >= 30, 10.0, "30 buffers while waiting")
+
+        first = Player(app_exe, FIRST_HZ)
+        started.append(first)
+        first_streaming = first.streaming_at()
+        i_first = rec.wait_state("capturing", first.pid)
+        rec.wait_audible_ms(rec.targets[i_first]["buffers"], 1000)
+
+        first.kill()
+        i_exit = rec.wait_state("exited", first.pid, after=i_first)
+        i_wait = rec.wait_state("waiting", after=i_exit)
+        at_wait = len(rec.buffers)
+        rec.wait(lambda: len(rec.buffers) >= at_wait + 30, 10.0, "30 buffers after the exit")
+
+        second = Player(app_exe, SECOND_HZ)
+        started.append(second)
+        second_streaming = second.streaming_at()
+        i_second = rec.wait_state("capturing", second.pid, after=i_wait)
+        rec.wait_audible_ms(rec.targets[i_second]["buffers"], 1000)
+        rec.pipeline.send_event(Gst.Event.new_eos())  # the WAV is finalised
+        rec.wait(lambda: rec.eos, 10.0, "EOS")
+    finally:
+        rec.pipeline.set_state(Gst.State.NULL)
+        for p in started:
+            p.kill()
+    stats = rec.pipeline.get_by_name("src").get_property("stats")
+
+    # The messages: one per change, naming the application.
+    changes = []
+    for t in rec.targets:
+        assert t["process-name"] == name
+        if not changes or changes[-1] != (t["state"], t["pid"]):
+            changes.append((t["state"], t["pid"]))
+            # Attached from its stream: it has one. (Later ones count its streams as they
+            # come and go: its killed stream may go before its exit is seen.)
+            assert t["streams"] == (1 if t["state"] == "capturing" else 0), t
+    assert changes == [("waiting", 0), ("capturing", first.pid), ("exited", first.pid),
+                       ("waiting", 0), ("capturing", second.pid)], changes
+
+    buffers, base = rec.buffers, rec.base_time()
+    gap = [bool(b[4] & Gst.BufferFlags.GAP) for b in buffers]
+    disconts = [i for i, b in enumerate(buffers) if b[4] & Gst.BufferFlags.DISCONT]
+    # Waiting is GAP, from the first buffer to the first process's sound.
+    first_sound = next(i for i, g in enumerate(gap) if not g)
+    assert first_sound >= 30 and all(gap[:first_sound])
+    # One timeline: offsets contiguous; PTS contiguous but at a re-attachment, where it may
+    # move by under a frame, and never back.
+    for i in range(1, len(buffers)):
+        prev, cur = buffers[i - 1], buffers[i]
+        assert cur[2] == prev[3], f"offset hole at buffer {i}"
+        step = cur[0] - (prev[0] + prev[1])
+        if i in disconts:
+            assert 0 <= step <= Gst.MSECOND, f"PTS step {step} ns at re-attachment {i}"
+        else:
+            assert step == 0, f"PTS step {step} ns at buffer {i}"
+    # DISCONT exactly at the start and at each re-attachment, on its first buffer of sound.
+    assert len(disconts) == 3 and disconts[0] == 0, disconts
+    assert disconts[1] >= rec.targets[i_first]["buffers"] and not gap[disconts[1]]
+    assert disconts[2] >= rec.targets[i_second]["buffers"] and not gap[disconts[2]]
+    assert all(gap[disconts[1] - 1::-1][:1]) and all(gap[disconts[2] - 1::-1][:1])
+    assert stats.get_value("reattachments") == 2
+    assert stats.get_value("frames-dropped") == 0
+    # Each process heard within 200 ms of its stream appearing.
+    for streaming, d in ((first_streaming, disconts[1]), (second_streaming, disconts[2])):
+        heard_at = base + buffers[d][0]
+        print(f"captured {(heard_at - streaming) / 1e6:+.1f} ms from its stream's start")
+        assert abs(heard_at - streaming) <= 200 * Gst.MSECOND, (heard_at - streaming) / 1e6
+    # Between the exit and the second process: GAP only.
+    assert all(gap[rec.targets[i_exit]["buffers"] + 1:disconts[2]])
+
+    # The WAV: finalised, the two tones where they were played on the wall clock, and nothing
+    # of the distractor anywhere.
+    fmt, samples = read_wav(wav)
+    assert (fmt["rate"], fmt["channels"]) == (RATE, 2)
+    x = samples[:, 0]
+    assert x.size == buffers[-1][3] - buffers[0][2]
+    start_ns = base + buffers[0][0]
+    loud = audible(x)
+    onsets = [np.flatnonzero(loud)[0]]
+    second_from = int((base + buffers[disconts[2]][0] - start_ns) * RATE // Gst.SECOND)
+    onsets.append(second_from + np.flatnonzero(loud[second_from:])[0])
+    for onset, streaming in zip(onsets, (first_streaming, second_streaming)):
+        offset_ms = (start_ns + onset * Gst.SECOND // RATE - streaming) / 1e6
+        assert abs(offset_ms) <= 200, f"a tone {offset_ms:.1f} ms from where it was played"
+    # Half a second of each, from 100 ms in: its tone at the played level, not the other's.
+    first_part = x[onsets[0] + RATE // 10:onsets[0] + RATE // 10 + RATE // 2]
+    second_part = x[onsets[1] + RATE // 10:onsets[1] + RATE // 10 + RATE // 2]
+    assert level_dbfs(first_part, FIRST_HZ) >= PLAYED_DB - 1
+    assert level_dbfs(second_part, SECOND_HZ) >= PLAYED_DB - 1
+    assert level_dbfs(first_part, SECOND_HZ) <= -80
+    assert level_dbfs(second_part, FIRST_HZ) <= -80
+    for part in (first_part, second_part):
+        assert level_dbfs(part, DISTRACTOR_HZ) <= -80
+    # Before the first process and between the two, nothing at all: the distractor played
+    # all along and is nowhere.
+    first_end = np.flatnonzero(loud[:onsets[1]])[-1]
+    assert not x[:onsets[0]].any() and not x[first_end + 1:onsets[1]].any()
+    assert (onsets[1] - first_end) / RATE >= 0.25  # the wait, 30 buffers at least
+    print(f"onsets {onsets[0] / RATE:.3f} s, {onsets[1] / RATE:.3f} s; "
+          f"{sum(gap)} of {len(gap)} buffers GAP")
