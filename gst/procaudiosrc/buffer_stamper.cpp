@@ -9,15 +9,21 @@ BufferStamper::~BufferStamper() {
 }
 
 int64_t BufferStamper::unix_minus_monotonic() {
-  // The wall clock read between two monotonic readings: only a tight bracket (no preemption
-  // in between) is taken, else the last good one stays. Re-read at every buffer, it follows
-  // the wall clock's slews (NTP) over hours.
+  // The wall clock read between two monotonic readings; only a tight bracket (no preemption
+  // in between) is a measurement. The offset in use changes only when a measurement is
+  // kWallClockMovedNs away from it: then the wall clock was stepped or slewed (NTP) that far,
+  // and the stamps follow it. In between they move with the samples exactly, not with the
+  // microseconds of jitter each reading has.
   const int64_t before = static_cast<int64_t>(mapper_.monotonic_now());
   const int64_t unix_now = g_get_real_time() * 1000;
   const int64_t after = static_cast<int64_t>(mapper_.monotonic_now());
   if (!have_unix_offset_ || after - before <= kTightBracketNs) {
-    unix_minus_monotonic_ = unix_now - (before + (after - before) / 2);
-    have_unix_offset_ = true;
+    const int64_t measured = unix_now - (before + (after - before) / 2);
+    const int64_t moved = measured - unix_minus_monotonic_;
+    if (!have_unix_offset_ || moved > kWallClockMovedNs || moved < -kWallClockMovedNs) {
+      unix_minus_monotonic_ = measured;
+      have_unix_offset_ = true;
+    }
   }
   return unix_minus_monotonic_;
 }

@@ -35,6 +35,7 @@ class BufferStamper {
  private:
   int64_t unix_minus_monotonic();
   static constexpr int64_t kTightBracketNs = 50'000;
+  static constexpr int64_t kWallClockMovedNs = 1'000'000;
 
   TimeMapper mapper_;
   GstCaps *unix_caps_;  // timestamp/x-unix

@@ -282,3 +282,35 @@ def test_properties_and_stats_from_python(pw_session, players):
     assert stats.get_value("frames-dropped") == 0
     durations = {b[1] for b in result["buffers"]}
     assert durations == {20 * Gst.MSECOND}
+
+
+def test_reference_timestamps_are_the_wall_clock_of_the_first_frame(pw_session, players):
+    target = players("--freq", TARGET_HZ).wait_streaming()
+    pipeline = Gst.parse_launch(f"pipewireprocsrc pid={target.pid} reference-timestamp=true ! "
+                                f"{CAPS} ! appsink name=sink sync=false")
+    sink = pipeline.get_by_name("sink")
+    unix = Gst.Caps.from_string("timestamp/x-unix")
+    pipeline.set_state(Gst.State.PLAYING)
+    stamps = []
+    try:
+        while len(stamps) < 200:
+            sample = sink.try_pull_sample(5 * Gst.SECOND)
+            assert sample is not None, "no buffer"
+            buf = sample.get_buffer()
+            meta = buf.get_reference_timestamp_meta(unix)
+            assert meta is not None, f"buffer {len(stamps)} has no timestamp/x-unix meta"
+            stamps.append((buf.pts, buf.duration, meta.timestamp, time.time_ns(),
+                           bool(buf.get_flags() & Gst.BufferFlags.DISCONT)))
+    finally:
+        pipeline.set_state(Gst.State.NULL)
+    # The wall-clock stamps move with the samples, to the nanosecond of rounding, but where
+    # the wall clock itself was stepped or slewed by a millisecond or more (NTP): once, at most.
+    moved = [(nref - ref) - (npts - pts)
+             for (pts, _, ref, _, _), (npts, _, nref, _, _) in zip(stamps, stamps[1:])]
+    off = [m for m in moved if abs(m) > 1]
+    assert len(off) <= 1 and all(abs(m) >= Gst.MSECOND for m in off), off
+    for pts, dur, ref, pulled, _ in stamps:
+        # The wall clock of its first frame's capture, which is when it was pulled to within a
+        # quantum: PipeWire hands a whole quantum (21 ms) at once, so its later chunks are
+        # pulled before their time; none waits long.
+        assert -50 * Gst.MSECOND <= pulled - ref <= 200 * Gst.MSECOND, (pulled - ref) / 1e6

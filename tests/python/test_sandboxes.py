@@ -1,0 +1,113 @@
+"""Sandboxed applications, through PyGObject: a PulseAudio client and a native PipeWire client,
+each in a pid namespace of its own (as Flatpak apps run), are captured by their host pid, by
+their name, and by include-tree from the namespace's parent, and never by the number they
+have inside it. A distractor on the host plays throughout."""
+import shutil
+import wave
+
+import numpy as np
+import pytest
+
+from conftest import run_capture
+from pw_session import TONE_PLAYER
+from sandbox import Sandboxed
+from wav_analysis import RATE, level_dbfs
+
+CAPS = "audio/x-raw,format=F32LE,rate=48000,channels=2"
+PLAYED_DB = 20 * np.log10(0.5)
+TARGET_HZ, DISTRACTOR_HZ = 440, 1000
+
+
+def capture(props, seconds=2.5):
+    result = run_capture(f"pipewireprocsrc name=src {props} ! {CAPS} ! appsink name=sink",
+                         seconds=seconds)
+    assert result["error"] is None, result["error"]
+    return result["samples"][int(0.8 * RATE):, 0]  # after a late stream's link
+
+
+def assert_heard(x):
+    assert level_dbfs(x, TARGET_HZ) >= PLAYED_DB - 10, f"{level_dbfs(x, TARGET_HZ):.1f} dBFS"
+    assert level_dbfs(x, DISTRACTOR_HZ) <= -80
+
+
+def assert_silent(x):
+    assert not x.any(), f"{TARGET_HZ} Hz at {level_dbfs(x, TARGET_HZ):.1f} dBFS"
+
+
+@pytest.fixture
+def tone_wav(tmp_path):
+    path = tmp_path / "tone.wav"
+    t = np.arange(20 * RATE) / RATE
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes((0.5 * np.sin(2 * np.pi * TARGET_HZ * t) * 32767).astype("<i2").tobytes())
+    return path
+
+
+@pytest.fixture
+def sandboxes():
+    started = []
+
+    def start(argv, local_pid=1):
+        box = Sandboxed(argv, local_pid)
+        started.append(box)
+        return box
+
+    yield start
+    for box in started:
+        box.stop()
+
+
+@pytest.fixture
+def pulse_player(tmp_path, tone_wav):
+    """A copy of pacat under a name of its own (so that only it can match), and its argv."""
+    exe = tmp_path / f"pa_sbx_{abs(hash(tmp_path)) % 100000}"
+    shutil.copy(shutil.which("pacat"), exe)
+    return exe.name, [str(exe), "--playback", "--file-format=wav", str(tone_wav)]
+
+
+@pytest.fixture
+def native_player(tmp_path):
+    exe = tmp_path / f"pw_sbx_{abs(hash(tmp_path)) % 100000}"
+    shutil.copy(TONE_PLAYER, exe)
+    return exe.name, [str(exe), "--freq", str(TARGET_HZ)]
+
+
+@pytest.mark.parametrize("kind", ["pulse", "native"])
+def test_a_sandboxed_client_is_captured_by_host_pid_name_and_tree(
+        pw_session, players, sandboxes, pulse_player, native_player, kind):
+    name, argv = pulse_player if kind == "pulse" else native_player
+    players("--freq", DISTRACTOR_HZ).wait_streaming()
+    box = sandboxes(argv)
+    assert box.pid != 1
+    assert_heard(capture(f"pid={box.pid}"))
+    assert_heard(capture(f"process-name={name}"))
+    assert_heard(capture(f"pid={box.unshare_pid} mode=include-tree"))
+    # Everything but it: the distractor, not it.
+    x = capture(f"pid={box.pid} mode=exclude-tree")
+    assert level_dbfs(x, DISTRACTOR_HZ) >= PLAYED_DB - 10
+    assert level_dbfs(x, TARGET_HZ) <= -80
+
+
+@pytest.mark.parametrize("kind", ["pulse", "native"])
+def test_a_sandboxed_pid_2_is_not_host_pid_2(pw_session, sandboxes, pulse_player,
+                                            native_player, kind):
+    # Host pid 2 is the kernel's kthreadd: a sandboxed client calling itself 2 is not it.
+    name, argv = pulse_player if kind == "pulse" else native_player
+    box = sandboxes(argv, local_pid=2)
+    assert box.pid != 2
+    assert_silent(capture("pid=2"))
+    assert_heard(capture(f"pid={box.pid}"))  # and it is heard where it really is
+
+
+def test_two_sandboxed_clients_that_look_alike_are_not_guessed(pw_session, sandboxes,
+                                                               pulse_player):
+    # Both say "pid 1, running pa_sbx_N": which is which cannot be told, so neither stream is
+    # attributed to anyone, and neither is captured, whichever process is asked for.
+    name, argv = pulse_player
+    a, b = sandboxes(argv), sandboxes(argv)
+    assert_silent(capture(f"pid={a.pid}"))
+    assert_silent(capture(f"pid={b.pid}"))
+    assert_silent(capture(f"process-name={name}"))
