@@ -304,8 +304,16 @@ class PipeWireBackendTest : public ::testing::Test {
   // sink's calls never overlapped.
   void expect_timing(RecordingSink &sink, const char *what);
 
+  // A sink that outlives every backend of the test (they are the test's locals, closed
+  // before the fixture goes): a backend's data loop may call its sink until it is closed.
+  RecordingSink &new_sink(const AudioFormat &format, double reserve_seconds = 10) {
+    sinks_.push_back(std::make_unique<RecordingSink>(format, reserve_seconds));
+    return *sinks_.back();
+  }
+
   Session session_;
   std::vector<std::unique_ptr<Child>> children_;
+  std::vector<std::unique_ptr<RecordingSink>> sinks_;
 };
 
 }  // namespace pwtest

@@ -24,7 +24,7 @@ TEST_F(PipeWireBackendTest, TargetExitEndsTheCaptureWithin500ms) {
   const int pidfd = pidfd_open(target->pid());
   ASSERT_GE(pidfd, 0);
   PipeWireBackend backend(test_logger());
-  RecordingSink sink(config_of().format);
+  RecordingSink &sink = new_sink(config_of().format);
   TargetSpec spec;
   spec.pid = static_cast<uint32_t>(target->pid());
   ASSERT_NO_FATAL_FAILURE(start_capture(backend, spec, sink, config_of()));
@@ -51,7 +51,7 @@ TEST_F(PipeWireBackendTest, TargetExitEndsTheCaptureWithin500ms) {
 TEST_F(PipeWireBackendTest, DaemonDeathIsAnErrorWithin2s) {
   Child *target = play({"--freq", "440"});
   PipeWireBackend backend(test_logger());
-  RecordingSink sink(config_of().format);
+  RecordingSink &sink = new_sink(config_of().format);
   TargetSpec spec;
   spec.pid = static_cast<uint32_t>(target->pid());
   ASSERT_NO_FATAL_FAILURE(start_capture(backend, spec, sink, config_of()));
@@ -78,8 +78,8 @@ TEST_F(PipeWireBackendTest, DaemonDeathEndsEveryBackendOnTheSharedConnection) {
   Child *second = play({"--freq", "660"});
   PipeWireBackend a(test_logger());
   PipeWireBackend b(test_logger());
-  RecordingSink sink_a(config_of().format);
-  RecordingSink sink_b(config_of().format);
+  RecordingSink &sink_a = new_sink(config_of().format);
+  RecordingSink &sink_b = new_sink(config_of().format);
   TargetSpec spec_a;
   spec_a.pid = static_cast<uint32_t>(first->pid());
   TargetSpec spec_b;
@@ -106,7 +106,7 @@ TEST_F(PipeWireBackendTest, DaemonDeathEndsEveryBackendOnTheSharedConnection) {
   EXPECT_EQ(sink_a.overlaps_.load(), 0);
   EXPECT_EQ(sink_b.overlaps_.load(), 0);
   // A stopped backend on the dead connection cannot start again.
-  RecordingSink sink_dead(config_of().format);
+  RecordingSink &sink_dead = new_sink(config_of().format);
   const CaptureError dead = a.start(config_of(), sink_dead);
   EXPECT_EQ(dead.kind, ErrorKind::kDeviceLost) << dead.message;
 
@@ -118,7 +118,7 @@ TEST_F(PipeWireBackendTest, DaemonDeathEndsEveryBackendOnTheSharedConnection) {
   ASSERT_TRUE(session_.start(/*pulse=*/true, &why, dir)) << why;
   Child *third = play({"--freq", "880"});
   PipeWireBackend c(test_logger());
-  RecordingSink sink_c(config_of().format);
+  RecordingSink &sink_c = new_sink(config_of().format);
   TargetSpec spec_c;
   spec_c.pid = static_cast<uint32_t>(third->pid());
   ASSERT_NO_FATAL_FAILURE(start_capture(c, spec_c, sink_c, config_of()));
@@ -127,7 +127,7 @@ TEST_F(PipeWireBackendTest, DaemonDeathEndsEveryBackendOnTheSharedConnection) {
   EXPECT_EQ(sink_c.counts().errors, 0);
 
   // The old backend, opened again, shares the new connection; the dead one is gone with it.
-  RecordingSink sink_again(config_of().format);
+  RecordingSink &sink_again = new_sink(config_of().format);
   ASSERT_NO_FATAL_FAILURE(start_capture(a, spec_c, sink_again, config_of()));
   begin = capture_with_links(a, sink_again, 2, 0.5);
   expect_tone(sink_again, 880, begin, 24000, "reopened");
@@ -145,7 +145,7 @@ TEST_F(PipeWireBackendTest, IdleTicksWhileTheGraphStalls) {
   // backend's idle tick tells the sink; after SIGCONT packets flow again, and no error.
   Child *target = play({"--freq", "440"});
   PipeWireBackend backend(test_logger());
-  RecordingSink sink(config_of().format);
+  RecordingSink &sink = new_sink(config_of().format);
   TargetSpec spec;
   spec.pid = static_cast<uint32_t>(target->pid());
   ASSERT_NO_FATAL_FAILURE(start_capture(backend, spec, sink, config_of()));

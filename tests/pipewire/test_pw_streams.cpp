@@ -26,7 +26,7 @@ TEST_F(PipeWireBackendTest, LateStreamsAreLinkedWithin50ms) {
   Child *target = children_.back().get();
   ASSERT_TRUE(target->spawn(tone_args({"--freq", "440", "--start-delay", "1000"})));
   PipeWireBackend backend(test_logger());
-  RecordingSink sink(config_of().format);
+  RecordingSink &sink = new_sink(config_of().format);
   TargetSpec spec;
   spec.pid = static_cast<uint32_t>(target->pid());
   ASSERT_NO_FATAL_FAILURE(start_capture(backend, spec, sink, config_of()));
@@ -54,7 +54,7 @@ TEST_F(PipeWireBackendTest, VanishedStreamsAreForgotten) {
   Child *target = play({"--freq", "440", "--child", "660", "--child-seconds", "1"}, 2);
   play({"--freq", "1000"});
   PipeWireBackend backend(test_logger());
-  RecordingSink sink(config_of().format);
+  RecordingSink &sink = new_sink(config_of().format);
   TargetSpec spec;
   spec.pid = static_cast<uint32_t>(target->pid());
   ASSERT_NO_FATAL_FAILURE(start_capture(backend, spec, sink, config_of()));
@@ -81,7 +81,7 @@ TEST_F(PipeWireBackendTest, TwoStreamsOfOneProcessAreMixed) {
   Child *target = play({"--freq", "440,660", "--streams", "2"}, 2);
   play({"--freq", "1000"});
   PipeWireBackend backend(test_logger());
-  RecordingSink sink(config_of().format);
+  RecordingSink &sink = new_sink(config_of().format);
   TargetSpec spec;
   spec.pid = static_cast<uint32_t>(target->pid());
   ASSERT_NO_FATAL_FAILURE(start_capture(backend, spec, sink, config_of()));
@@ -98,7 +98,7 @@ TEST_F(PipeWireBackendTest, MonoS16At16kHz) {
   play({"--freq", "1000"});
   PipeWireBackend backend(test_logger());
   const CaptureConfig config = config_of(SampleFormat::kS16LE, 16000, 1);
-  RecordingSink sink(config.format);
+  RecordingSink &sink = new_sink(config.format);
   TargetSpec spec;
   spec.pid = static_cast<uint32_t>(target->pid());
   ASSERT_NO_FATAL_FAILURE(start_capture(backend, spec, sink, config));
@@ -125,8 +125,8 @@ TEST_F(PipeWireBackendTest, ConcurrentOpenStartStopCloseOnTheSharedConnection) {
     for (int t = 0; t < kThreads; ++t) {
       threads.emplace_back([&] {
         for (int round = 0; round < kRounds; ++round) {
+          RecordingSink sink(config_of().format, 1);  // outlives the backend's close()
           PipeWireBackend backend(test_logger());
-          RecordingSink sink(config_of().format, 1);
           if (CaptureError error = backend.open(spec)) {
             std::printf("  open: %s / %s\n", error.message.c_str(), error.detail.c_str());
             failures++;
@@ -158,7 +158,7 @@ TEST_F(PipeWireBackendTest, ConcurrentOpenStartStopCloseOnTheSharedConnection) {
   };
 
   PipeWireBackend steady(test_logger());
-  RecordingSink steady_sink(config_of().format, 30);
+  RecordingSink &steady_sink = new_sink(config_of().format, 30);
   ASSERT_NO_FATAL_FAILURE(start_capture(steady, spec, steady_sink, config_of()));
   capture_with_links(steady, steady_sink, 2, 0.2);
   const size_t begin = steady_sink.mark();
@@ -185,7 +185,7 @@ TEST_F(PipeWireBackendTest, StopAndStartAgain) {
   spec.pid = static_cast<uint32_t>(target->pid());
   ASSERT_FALSE(backend.open(spec));
   for (int round = 0; round < 3; ++round) {
-    RecordingSink sink(config_of().format);
+    RecordingSink &sink = new_sink(config_of().format);
     const CaptureError error = backend.start(config_of(), sink);
     ASSERT_FALSE(error) << error.message;
     const size_t begin = capture_with_links(backend, sink, 2, 0.5);

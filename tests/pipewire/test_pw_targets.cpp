@@ -139,7 +139,7 @@ TEST_F(PipeWireBackendTest, CapturesOnlyTheTargetByPid) {
   Child *target = play({"--freq", "440"});
   play({"--freq", "1000"});  // distractor
   PipeWireBackend backend(test_logger());
-  RecordingSink sink(config_of().format);
+  RecordingSink &sink = new_sink(config_of().format);
   TargetSpec spec;
   spec.pid = static_cast<uint32_t>(target->pid());
   ASSERT_NO_FATAL_FAILURE(start_capture(backend, spec, sink, config_of()));
@@ -190,7 +190,7 @@ TEST_F(PipeWireBackendTest, CapturesByProcessName) {
   ASSERT_TRUE(target->wait_for_lines(" streaming ", 1, 5000));
   play({"--freq", "1000"});
   PipeWireBackend backend(test_logger());
-  RecordingSink sink(config_of().format);
+  RecordingSink &sink = new_sink(config_of().format);
   TargetSpec spec;
   spec.process_name = "pa-named-tone";
   ASSERT_NO_FATAL_FAILURE(start_capture(backend, spec, sink, config_of()));
@@ -205,7 +205,7 @@ TEST_F(PipeWireBackendTest, ExcludeTreeGivesTheOpposite) {
   Child *target = play({"--freq", "440", "--child", "660"}, 2);
   play({"--freq", "1000"});
   PipeWireBackend backend(test_logger());
-  RecordingSink sink(config_of().format);
+  RecordingSink &sink = new_sink(config_of().format);
   TargetSpec spec;
   spec.pid = static_cast<uint32_t>(target->pid());
   spec.mode = TargetMode::kExcludeTree;
@@ -226,7 +226,7 @@ TEST_F(PipeWireBackendTest, IncludeTreeCapturesAGrandchild) {
   EXPECT_TRUE(procaudio::proc::is_in_tree(static_cast<uint32_t>(grandchild),
                                           static_cast<uint32_t>(target->pid())));
   PipeWireBackend backend(test_logger());
-  RecordingSink sink(config_of().format);
+  RecordingSink &sink = new_sink(config_of().format);
   TargetSpec spec;
   spec.pid = static_cast<uint32_t>(target->pid());
   ASSERT_NO_FATAL_FAILURE(start_capture(backend, spec, sink, config_of()));
@@ -275,7 +275,7 @@ TEST_F(PipeWireBackendTest, PulseClientByPid) {
   Child *target = children_.back().get();
   ASSERT_TRUE(target->spawn({paplay, wav}));
   PipeWireBackend backend(test_logger());
-  RecordingSink sink(config_of().format);
+  RecordingSink &sink = new_sink(config_of().format);
   TargetSpec spec;
   spec.pid = static_cast<uint32_t>(target->pid());
   ASSERT_NO_FATAL_FAILURE(start_capture(backend, spec, sink, config_of()));
@@ -288,7 +288,7 @@ TEST_F(PipeWireBackendTest, NoTargetCapturesEverythingButThisProcess) {
   play({"--freq", "440"});
   play({"--freq", "1000"});
   PipeWireBackend backend(test_logger());
-  RecordingSink sink(config_of().format);
+  RecordingSink &sink = new_sink(config_of().format);
   TargetSpec spec;  // no target, exclude-tree: everything but us
   spec.mode = TargetMode::kExcludeTree;
   ASSERT_NO_FATAL_FAILURE(start_capture(backend, spec, sink, config_of()));

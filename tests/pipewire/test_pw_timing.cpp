@@ -19,7 +19,7 @@ namespace {
 TEST_F(PipeWireBackendTest, QuantumChangesKeepTimestampsContinuous) {
   Child *target = play({"--freq", "440"});
   PipeWireBackend backend(test_logger());
-  RecordingSink sink(config_of().format);
+  RecordingSink &sink = new_sink(config_of().format);
   TargetSpec spec;
   spec.pid = static_cast<uint32_t>(target->pid());
   ASSERT_NO_FATAL_FAILURE(start_capture(backend, spec, sink, config_of()));
@@ -45,7 +45,7 @@ TEST_F(PipeWireBackendTest, LongCaptureStaysContinuous) {
   Child *target = play({"--freq", "440"});
   play({"--freq", "1000"});
   PipeWireBackend backend(test_logger());
-  RecordingSink sink(config_of().format, seconds + 10);
+  RecordingSink &sink = new_sink(config_of().format, seconds + 10);
   TargetSpec spec;
   spec.pid = static_cast<uint32_t>(target->pid());
   ASSERT_NO_FATAL_FAILURE(start_capture(backend, spec, sink, config_of()));
@@ -79,7 +79,8 @@ TEST_F(PipeWireBackendTest, TimestampsAgreeAcrossRates) {
   for (uint32_t rate : {16000u, 44100u, 96000u}) {
     PipeWireBackend reference(test_logger()), other(test_logger());
     const CaptureConfig other_config = config_of(SampleFormat::kF32LE, rate, 2);
-    RecordingSink reference_sink(config_of().format), other_sink(other_config.format);
+    RecordingSink &reference_sink = new_sink(config_of().format);
+    RecordingSink &other_sink = new_sink(other_config.format);
     ASSERT_NO_FATAL_FAILURE(start_capture(reference, spec, reference_sink, config_of()));
     ASSERT_NO_FATAL_FAILURE(start_capture(other, spec, other_sink, other_config));
     capture_with_links(reference, reference_sink, 2, 1.0);

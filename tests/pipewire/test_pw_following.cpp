@@ -1,0 +1,241 @@
+// Following an application by name (on-target-exit=wait), the target's states and stream
+// counts, and whose streams are whose: a copy of tone_player under a name no other process
+// has plays, exits and plays again; a distractor plays throughout. What the sink gets is what
+// the element turns into procaudio-target messages and GAP silence.
+// Fixture and environment: pw_fixture.h.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "core/monotonic_clock.h"
+#include "pipewire/proc_identity.h"
+#include "pipewire/proc_tree.h"
+#include "pw_fixture.h"
+
+#ifndef TONE_PLAYER_PATH
+#error "TONE_PLAYER_PATH must name the tone_player binary"
+#endif
+
+namespace procaudio {
+namespace pwtest {
+namespace {
+
+using Phase = TargetState::Phase;
+
+class FollowingTest : public PipeWireBackendTest {
+ protected:
+  // A copy of tone_player named `name` in the session's directory (gone with it).
+  std::string copy_player(const std::string &name) {
+    const std::string path = session_.dir() + "/" + name;
+    std::ifstream in(TONE_PLAYER_PATH, std::ios::binary);
+    std::ofstream out(path, std::ios::binary);
+    out << in.rdbuf();
+    out.close();
+    EXPECT_EQ(chmod(path.c_str(), 0755), 0) << path;
+    return path;
+  }
+
+  // Starts `exe` (a tone_player copy) with `args`, waits for `streams` streams.
+  Child *play_as(const std::string &exe, const std::vector<std::string> &args, size_t streams = 1) {
+    std::vector<std::string> argv{exe};
+    argv.insert(argv.end(), args.begin(), args.end());
+    children_.push_back(std::make_unique<Child>());
+    Child *child = children_.back().get();
+    EXPECT_TRUE(child->spawn(argv));
+    if (streams > 0) {
+      EXPECT_TRUE(child->wait_for_lines(" streaming ", streams, 5000)) << exe;
+    }
+    return child;
+  }
+
+  static TargetSpec follow(const std::string &name) {
+    TargetSpec spec;
+    spec.process_name = name;
+    spec.on_exit = OnTargetExit::kWait;
+    return spec;
+  }
+
+  // Waits until the sink's latest state is `want`.
+  static bool wait_state(RecordingSink &sink, const TargetState &want, int timeout_ms = 5000) {
+    return sink.wait([&] { return !sink.states_.empty() && sink.states_.back() == want; },
+                     timeout_ms);
+  }
+
+  static std::string unique(const char *stem) {
+    return std::string(stem) + std::to_string(getpid() % 100000);
+  }
+};
+
+TEST_F(FollowingTest, ANameNotRunningIsWaitedForWhileOthersPlay) {
+  play({"--freq", "1000"});  // a distractor: nothing of it may reach the sink
+  PipeWireBackend backend(test_logger());
+  RecordingSink &sink = new_sink(config_of().format);
+  ASSERT_NO_FATAL_FAILURE(start_capture(backend, follow(unique("pw_nobody")), sink, config_of()));
+  EXPECT_EQ(backend.resolved_pid(), 0u);
+  // Idle ticks, not packets: the engine makes GAP of them.
+  ASSERT_TRUE(sink.wait([&] { return sink.idles_ >= 5; }, 5000));
+  std::lock_guard<std::mutex> lock(sink.mutex_);
+  EXPECT_TRUE(sink.packets_.empty()) << sink.packets_.size() << " packets while waiting";
+  ASSERT_EQ(sink.states_.size(), 1u);
+  EXPECT_EQ(sink.states_[0], (TargetState{Phase::kWaiting, 0, 0}));
+  EXPECT_EQ(sink.exits_, 0);
+  EXPECT_EQ(sink.errors_, 0);
+}
+
+TEST_F(FollowingTest, TheNamedProcessIsCapturedEachTimeItPlays) {
+  const std::string name = unique("pw_follow");
+  const std::string exe = copy_player(name);
+  play({"--freq", "1000"});
+  PipeWireBackend backend(test_logger());
+  RecordingSink &sink = new_sink(config_of().format);
+  ASSERT_NO_FATAL_FAILURE(start_capture(backend, follow(name), sink, config_of()));
+  ASSERT_TRUE(wait_state(sink, {Phase::kWaiting, 0, 0}));
+
+  Child *first = play_as(exe, {"--freq", "440"});
+  const auto first_pid = static_cast<uint32_t>(first->pid());
+  ASSERT_TRUE(wait_state(sink, {Phase::kCapturing, first_pid, 1}));
+  EXPECT_EQ(backend.resolved_pid(), first_pid);
+  size_t begin = capture_with_links(backend, sink, 2, 0.5);
+  expect_tone(sink, 440, begin, 24000, "first process");
+  expect_absent(sink, 1000, begin, 24000, "first process");
+
+  kill(first->pid(), SIGKILL);
+  ASSERT_TRUE(sink.wait([&] { return sink.states_.size() >= 4; }, 5000));
+  {
+    std::lock_guard<std::mutex> lock(sink.mutex_);
+    EXPECT_EQ(sink.states_[2], (TargetState{Phase::kExited, first_pid, 0}));
+    EXPECT_EQ(sink.states_[3], (TargetState{Phase::kWaiting, 0, 0}));
+    EXPECT_EQ(sink.exits_, 0) << "the stream ended: it should wait";
+  }
+  EXPECT_EQ(backend.resolved_pid(), 0u);
+  // Waiting again: the distractor plays on, and nothing comes but idle ticks.
+  const size_t packets_at_wait = sink.packet_count();
+  int idle_mark;
+  {
+    std::lock_guard<std::mutex> lock(sink.mutex_);
+    idle_mark = sink.idles_;
+  }
+  ASSERT_TRUE(sink.wait([&] { return sink.idles_ >= idle_mark + 5; }, 5000));
+  const size_t stray = sink.packet_count() - packets_at_wait;
+  EXPECT_LE(stray, 2u) << "packets while waiting (a cycle in flight at the exit, at most)";
+
+  Child *second = play_as(exe, {"--freq", "660"});
+  const auto second_pid = static_cast<uint32_t>(second->pid());
+  ASSERT_TRUE(wait_state(sink, {Phase::kCapturing, second_pid, 1}));
+  begin = capture_with_links(backend, sink, 2, 0.5);
+  expect_tone(sink, 660, begin, 24000, "second process");
+  expect_absent(sink, 440, begin, 24000, "second process");
+  expect_absent(sink, 1000, begin, 24000, "second process");
+  backend.stop();
+  const std::vector<TargetState> states = sink.states();
+  ASSERT_EQ(states.size(), 5u);
+  EXPECT_EQ(states[0], (TargetState{Phase::kWaiting, 0, 0}));
+  EXPECT_EQ(states[1], (TargetState{Phase::kCapturing, first_pid, 1}));
+  EXPECT_EQ(states[4], (TargetState{Phase::kCapturing, second_pid, 1}));
+  EXPECT_EQ(sink.overlaps_.load(), 0);
+}
+
+TEST_F(FollowingTest, AChildPlayingForTheNamedProcessAttachesTheParentsTree) {
+  const std::string name = unique("pw_parent");
+  const std::string exe = copy_player(name);
+  PipeWireBackend backend(test_logger());
+  RecordingSink &sink = new_sink(config_of().format);
+  ASSERT_NO_FATAL_FAILURE(start_capture(backend, follow(name), sink, config_of()));
+  ASSERT_TRUE(wait_state(sink, {Phase::kWaiting, 0, 0}));
+  // The parent plays nothing; its child (same executable) plays.
+  Child *parent = play_as(exe, {"--streams", "0", "--child", "440"}, 0);
+  ASSERT_TRUE(parent->wait_for_lines("role=child streaming", 1, 5000));
+  ASSERT_TRUE(wait_state(sink, {Phase::kCapturing, static_cast<uint32_t>(parent->pid()), 1}));
+  const size_t begin = capture_with_links(backend, sink, 2, 0.5);
+  expect_tone(sink, 440, begin, 24000, "the child");
+}
+
+TEST_F(FollowingTest, WithoutWaitTheExitIsReportedThenTheStreamEnds) {
+  Child *target = play({"--freq", "440", "--seconds", "1"});
+  const auto pid = static_cast<uint32_t>(target->pid());
+  PipeWireBackend backend(test_logger());
+  RecordingSink &sink = new_sink(config_of().format);
+  TargetSpec spec;
+  spec.pid = pid;
+  ASSERT_NO_FATAL_FAILURE(start_capture(backend, spec, sink, config_of()));
+  ASSERT_TRUE(sink.wait([&] { return sink.exited_; }, 5000));
+  const std::vector<TargetState> states = sink.states();
+  ASSERT_GE(states.size(), 2u);
+  EXPECT_EQ(states.front(), (TargetState{Phase::kCapturing, pid, 1}));
+  EXPECT_EQ(states.back(), (TargetState{Phase::kExited, pid, 0}));
+  EXPECT_EQ(sink.counts().errors, 0);
+}
+
+TEST_F(FollowingTest, TheTargetsStreamsAreCountedAsTheyComeAndGo) {
+  // This test's own tree: the players it starts are its children.
+  PipeWireBackend backend(test_logger());
+  RecordingSink &sink = new_sink(config_of().format);
+  TargetSpec spec;
+  spec.pid = static_cast<uint32_t>(getpid());
+  ASSERT_NO_FATAL_FAILURE(start_capture(backend, spec, sink, config_of()));
+  const auto self = static_cast<uint32_t>(getpid());
+  ASSERT_TRUE(wait_state(sink, {Phase::kCapturing, self, 0}));
+  Child *one = play({"--freq", "440"});
+  ASSERT_TRUE(wait_state(sink, {Phase::kCapturing, self, 1}));
+  play({"--freq", "660", "--streams", "2"}, 2);
+  ASSERT_TRUE(wait_state(sink, {Phase::kCapturing, self, 3}));
+  one->stop();
+  ASSERT_TRUE(wait_state(sink, {Phase::kCapturing, self, 2}));
+}
+
+TEST_F(FollowingTest, StopAndStartWhileWaitingSaysWaitingAgain) {
+  PipeWireBackend backend(test_logger());
+  RecordingSink &first = new_sink(config_of().format);
+  ASSERT_NO_FATAL_FAILURE(start_capture(backend, follow(unique("pw_nobody")), first, config_of()));
+  ASSERT_TRUE(wait_state(first, {Phase::kWaiting, 0, 0}));
+  backend.stop();
+  RecordingSink &second = new_sink(config_of().format);
+  ASSERT_FALSE(backend.start(config_of(), second));
+  ASSERT_TRUE(wait_state(second, {Phase::kWaiting, 0, 0}));
+}
+
+// ---- whose stream is it
+
+TEST(ProcIdentity, AReportedPidIsTheProcessThatRunsTheReportedBinary) {
+  const auto self = static_cast<uint32_t>(getpid());
+  const std::string binary = proc::exe_basename(self);
+  ASSERT_FALSE(binary.empty());
+  EXPECT_EQ(proc::ns_pids(self).back(), self);
+  std::vector<uint32_t> candidates;
+  EXPECT_EQ(proc::map_reported_pid(self, binary, &candidates), self);
+  EXPECT_EQ(candidates, std::vector<uint32_t>{self});
+  // Another binary, or none: not this process, and no guess.
+  EXPECT_EQ(proc::map_reported_pid(self, "procaudio-not-this-one", &candidates), 0u);
+  EXPECT_TRUE(candidates.empty());
+  EXPECT_EQ(proc::map_reported_pid(self, "", &candidates), 0u);
+}
+
+TEST(ProcIdentity, AncestorsByName) {
+  const auto self = static_cast<uint32_t>(getpid());
+  const std::string name = proc::exe_basename(self);
+  const pid_t child = fork();
+  if (child == 0) {
+    pause();  // until killed
+    _exit(0);
+  }
+  ASSERT_GT(child, 0);
+  // The child runs this program too: the topmost of the two is this process.
+  EXPECT_EQ(proc::ancestor_named(static_cast<uint32_t>(child), name), self);
+  EXPECT_EQ(proc::ancestor_named(self, name), self);
+  EXPECT_EQ(proc::ancestor_named(self, "procaudio-no-such-name"), 0u);
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  EXPECT_EQ(proc::ancestor_named(static_cast<uint32_t>(child), name), 0u);  // gone
+}
+
+}  // namespace
+}  // namespace pwtest
+}  // namespace procaudio
