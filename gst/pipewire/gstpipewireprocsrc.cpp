@@ -27,9 +27,11 @@ static void gst_pipewire_proc_src_class_init(GstPipeWireProcSrcClass *klass) {
   gst_element_class_set_static_metadata(
       element_class, "PipeWire process audio source", "Source/Audio",
       "Captures the audio of one process through PipeWire: set pid or process-name (e.g. "
-      "process-name=firefox); mode=include-tree also takes its child processes, "
-      "mode=exclude-tree everything else instead. Needs a running PipeWire with a session "
-      "manager (WirePlumber). Ends with EOS when the process exits.",
+      "process-name=firefox; a Wine or Proton game by its .exe name; sandboxed (Flatpak) apps "
+      "too); mode=include-tree also takes its child processes, mode=exclude-tree everything "
+      "else instead. Needs a running PipeWire with a session manager (WirePlumber). Ends with "
+      "EOS when the process exits, or with on-target-exit=wait follows the application to its "
+      "next process.",
       "procaudio developers <https://github.com/procaudio/procaudio>");
 
   src_class->create_backend = gst_pipewire_proc_src_create_backend;

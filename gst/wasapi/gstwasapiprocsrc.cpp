@@ -33,6 +33,8 @@ static void gst_wasapi_proc_src_class_init(GstWasapiProcSrcClass *klass) {
   gst_element_class_set_static_metadata(
       GST_ELEMENT_CLASS(klass), "Process audio source (WASAPI)", "Source/Audio",
       "Captures the audio of one process (and its children), or of everything except it, "
-      "through WASAPI process loopback (Windows 10 version 2004 or later)",
+      "through WASAPI process loopback (Windows 10 version 2004 or later): set pid or "
+      "process-name (e.g. process-name=chrome.exe). Ends with EOS when the process exits, or "
+      "with on-target-exit=wait follows the application to its next process.",
       "procaudio developers");
 }

@@ -3,7 +3,7 @@
 //
 //   tone_player [--freq F[,F2,...]] [--seconds S|forever] [--amplitude A] [--streams N]
 //               [--child F] [--grandchild F] [--child-seconds S] [--start-delay MS]
-//               [--name NAME]
+//               [--name NAME] [--claim-pid P]
 //
 //   --freq        tone of stream i is F[i % count] Hz (default 440)
 //   --seconds     how long to play, then exit 0 (default forever; SIGTERM/SIGINT end it too)
@@ -15,6 +15,8 @@
 //   --child-seconds how long the child (and grandchild) play (default: as --seconds)
 //   --start-delay wait this long before opening the streams (a late-starting target)
 //   --name        node.name / application.name of the streams (default tone_player)
+//   --claim-pid   say application.process.id=P on the streams: a client that lies about
+//                 whose it is (the kernel's pid, on its Client, says otherwise)
 //
 // Prints one line per event on stdout, flushed: "pid=P role=R streaming stream=I freq=F t=NS"
 // when a stream starts running, "pid=P role=R exit t=NS frames=N" before exiting (NS:
@@ -58,6 +60,7 @@ struct Options {
   double child_seconds = -2;  // -2: as `seconds`
   int start_delay_ms = 0;
   std::string name = "tone_player";
+  std::string claim_pid;  // "": the truth
 };
 
 const char *g_role = "main";
@@ -181,6 +184,9 @@ int play(const Options &opt, const std::vector<double> &freqs, int n_streams,
     pw_properties *props = pw_properties_new(
         PW_KEY_MEDIA_TYPE, "Audio", PW_KEY_MEDIA_CATEGORY, "Playback", PW_KEY_MEDIA_ROLE, "Music",
         PW_KEY_APP_NAME, opt.name.c_str(), PW_KEY_NODE_NAME, node_name.c_str(), nullptr);
+    if (!opt.claim_pid.empty()) {
+      pw_properties_set(props, PW_KEY_APP_PROCESS_ID, opt.claim_pid.c_str());
+    }
     s->stream = pw_stream_new_simple(loop, node_name.c_str(), props, &events, s);
     uint8_t pod[1024];
     spa_pod_builder b;
@@ -259,6 +265,8 @@ bool parse_args(int argc, char **argv, Options *opt) {
       opt->start_delay_ms = std::atoi(value);
     } else if (arg == "--name") {
       opt->name = value;
+    } else if (arg == "--claim-pid") {
+      opt->claim_pid = value;
     } else {
       return false;
     }
@@ -309,7 +317,7 @@ int main(int argc, char **argv) {
         stderr,
         "usage: %s [--freq F[,F2..]] [--seconds S|forever] [--amplitude A] "
         "[--streams N] [--child F] [--grandchild F] [--child-seconds S] [--start-delay MS] "
-        "[--name NAME]\n",
+        "[--name NAME] [--claim-pid P]\n",
         argv[0]);
     return 2;
   }
