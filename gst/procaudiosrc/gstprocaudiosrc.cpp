@@ -16,41 +16,18 @@
 #include "core/capture_engine.h"
 #include "gstprocaudio-utils.h"
 #include "object_locker.h"
+#include "properties.h"
 
 using procaudio::CaptureError;
 using procaudio::ErrorKind;
 using procaudio::ObjectLocker;
+using procaudio::Settings;
 
 GST_DEBUG_CATEGORY_STATIC(gst_proc_audio_src_debug);
 
 namespace {
 
-constexpr gint64 kDefaultLatencyTimeUs = 10000;
-constexpr gint64 kDefaultBufferTimeUs = 200000;
 constexpr guint64 kAlignmentThresholdNs = 40 * GST_MSECOND;
-
-enum {
-  PROP_0,
-  PROP_PID,
-  PROP_PROCESS_NAME,
-  PROP_MODE,
-  PROP_ON_TARGET_EXIT,
-  PROP_REFERENCE_TIMESTAMP,
-  PROP_LATENCY_TIME,
-  PROP_BUFFER_TIME,
-  PROP_STATS,
-};
-
-// What a user can set; read under the object lock, copied at start.
-struct Settings {
-  guint pid = 0;
-  std::string process_name;
-  procaudio::TargetMode mode = procaudio::TargetMode::kIncludeTree;
-  procaudio::OnTargetExit on_exit = procaudio::OnTargetExit::kEos;
-  bool reference_timestamp = false;
-  gint64 latency_time_us = kDefaultLatencyTimeUs;
-  gint64 buffer_time_us = kDefaultBufferTimeUs;
-};
 
 }  // namespace
 
@@ -99,38 +76,6 @@ G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE(GstProcAudioSrc, gst_proc_audio_src, GST_TYP
 #define SRC_DEBUG(self, ...) SRC_LOG(self, GST_LEVEL_DEBUG, __VA_ARGS__)
 #define SRC_LOG_(self, ...) SRC_LOG(self, GST_LEVEL_LOG, __VA_ARGS__)
 
-GType gst_proc_audio_mode_get_type(void) {
-  static GType type = 0;
-  static const GEnumValue values[] = {
-      {static_cast<gint>(procaudio::TargetMode::kIncludeTree),
-       "The target process and all its descendants, including ones started later", "include-tree"},
-      {static_cast<gint>(procaudio::TargetMode::kExcludeTree),
-       "Every process except the target and its descendants", "exclude-tree"},
-      {0, nullptr, nullptr},
-  };
-  if (g_once_init_enter(&type)) {
-    g_once_init_leave(&type, g_enum_register_static("GstProcAudioMode", values));
-  }
-  return type;
-}
-
-GType gst_proc_audio_on_target_exit_get_type(void) {
-  static GType type = 0;
-  static const GEnumValue values[] = {
-      {static_cast<gint>(procaudio::OnTargetExit::kEos),
-       "End the stream (EOS): files being written are finalised", "eos"},
-      {static_cast<gint>(procaudio::OnTargetExit::kWait),
-       "Keep the stream live with GAP silence and capture the next process of that name when it "
-       "starts (needs process-name)",
-       "wait"},
-      {0, nullptr, nullptr},
-  };
-  if (g_once_init_enter(&type)) {
-    g_once_init_leave(&type, g_enum_register_static("GstProcAudioOnTargetExit", values));
-  }
-  return type;
-}
-
 namespace {
 
 GstDebugCategory *category_of(GObject *object) {
@@ -164,7 +109,7 @@ static void gst_proc_audio_src_set_property(GObject *object, guint prop_id, cons
                                             GParamSpec *pspec) {
   GstProcAudioSrc *self = GST_PROC_AUDIO_SRC(object);
   GstProcAudioSrcState *state = STATE(self);
-  if (prop_id != PROP_STATS && is_running(self)) {
+  if (prop_id != procaudio::PROP_STATS && is_running(self)) {
     // The target and the sizes are taken at READY->PAUSED; a later change would silently
     // not apply, so refuse it loudly instead.
     g_warning(
@@ -174,33 +119,8 @@ static void gst_proc_audio_src_set_property(GObject *object, guint prop_id, cons
     return;
   }
   ObjectLocker lock(self);
-  switch (prop_id) {
-    case PROP_PID:
-      state->settings.pid = g_value_get_uint(value);
-      break;
-    case PROP_PROCESS_NAME: {
-      const gchar *name = g_value_get_string(value);
-      state->settings.process_name = name != nullptr ? name : "";
-      break;
-    }
-    case PROP_MODE:
-      state->settings.mode = static_cast<procaudio::TargetMode>(g_value_get_enum(value));
-      break;
-    case PROP_ON_TARGET_EXIT:
-      state->settings.on_exit = static_cast<procaudio::OnTargetExit>(g_value_get_enum(value));
-      break;
-    case PROP_REFERENCE_TIMESTAMP:
-      state->settings.reference_timestamp = g_value_get_boolean(value);
-      break;
-    case PROP_LATENCY_TIME:
-      state->settings.latency_time_us = g_value_get_int64(value);
-      break;
-    case PROP_BUFFER_TIME:
-      state->settings.buffer_time_us = g_value_get_int64(value);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
-      break;
+  if (!procaudio::set_setting(state->settings, prop_id, value)) {
+    G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
   }
 }
 
@@ -208,38 +128,13 @@ static void gst_proc_audio_src_get_property(GObject *object, guint prop_id, GVal
                                             GParamSpec *pspec) {
   GstProcAudioSrc *self = GST_PROC_AUDIO_SRC(object);
   GstProcAudioSrcState *state = STATE(self);
-  if (prop_id == PROP_STATS) {
+  if (prop_id == procaudio::PROP_STATS) {
     g_value_take_boxed(value, procaudio::stats_structure(state->engine.stats()));
     return;
   }
   ObjectLocker lock(self);
-  switch (prop_id) {
-    case PROP_PID:
-      g_value_set_uint(value, state->settings.pid);
-      break;
-    case PROP_PROCESS_NAME:
-      g_value_set_string(value, state->settings.process_name.empty()
-                                    ? nullptr
-                                    : state->settings.process_name.c_str());
-      break;
-    case PROP_MODE:
-      g_value_set_enum(value, static_cast<gint>(state->settings.mode));
-      break;
-    case PROP_ON_TARGET_EXIT:
-      g_value_set_enum(value, static_cast<gint>(state->settings.on_exit));
-      break;
-    case PROP_REFERENCE_TIMESTAMP:
-      g_value_set_boolean(value, state->settings.reference_timestamp);
-      break;
-    case PROP_LATENCY_TIME:
-      g_value_set_int64(value, state->settings.latency_time_us);
-      break;
-    case PROP_BUFFER_TIME:
-      g_value_set_int64(value, state->settings.buffer_time_us);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
-      break;
+  if (!procaudio::get_setting(state->settings, prop_id, value)) {
+    G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
   }
 }
 
@@ -260,31 +155,6 @@ static void gst_proc_audio_src_finalize(GObject *object) {
 }
 
 // ---- Start / stop: READY <-> PAUSED ----
-
-namespace {
-
-procaudio::TargetSpec target_of(const Settings &settings) {
-  procaudio::TargetSpec target;
-  target.pid = settings.pid;
-  target.process_name = settings.process_name;
-  target.mode = settings.mode;
-  target.on_exit = settings.on_exit;
-  return target;
-}
-
-CaptureError check_settings(const Settings &settings) {
-  if (settings.buffer_time_us < settings.latency_time_us) {
-    return {ErrorKind::kInvalidSettings,
-            "buffer-time (" + std::to_string(settings.buffer_time_us) +
-                " us) is shorter than latency-time (" + std::to_string(settings.latency_time_us) +
-                " us): buffer-time must hold at least one chunk. Raise buffer-time or lower "
-                "latency-time.",
-            "GstProcAudioSrc: buffer-time < latency-time"};
-  }
-  return target_of(settings).validate();
-}
-
-}  // namespace
 
 static gboolean gst_proc_audio_src_start(GstBaseSrc *basesrc) {
   GstProcAudioSrc *self = GST_PROC_AUDIO_SRC(basesrc);
@@ -595,74 +465,7 @@ static void gst_proc_audio_src_class_init(GstProcAudioSrcClass *klass) {
   gobject_class->get_property = gst_proc_audio_src_get_property;
   gobject_class->finalize = gst_proc_audio_src_finalize;
 
-  const auto flags = static_cast<GParamFlags>(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-                                              GST_PARAM_MUTABLE_READY);
-  g_object_class_install_property(
-      gobject_class, PROP_PID,
-      g_param_spec_uint("pid", "Process ID",
-                        "Process whose audio to capture (0 = none). Checked when the element "
-                        "goes to PAUSED: a pid that does not exist fails that state change. "
-                        "Set this or process-name, not both. With neither, include-tree fails "
-                        "to start rather than capture more than asked",
-                        0, G_MAXINT32, 0, flags));
-  g_object_class_install_property(
-      gobject_class, PROP_PROCESS_NAME,
-      g_param_spec_string("process-name", "Process name",
-                          "Executable name of the process to capture (e.g. \"firefox\", "
-                          "\"chrome.exe\"), resolved when the element goes to PAUSED; several "
-                          "matches pick the oldest. With on-target-exit=wait it need not run "
-                          "yet. Set this or pid, not both",
-                          nullptr, flags));
-  g_object_class_install_property(
-      gobject_class, PROP_MODE,
-      g_param_spec_enum("mode", "Mode",
-                        "Capture the target's process tree (include-tree) or every process "
-                        "except it (exclude-tree). With no target, exclude-tree captures every "
-                        "process except this one and include-tree fails to start",
-                        GST_TYPE_PROC_AUDIO_MODE,
-                        static_cast<gint>(procaudio::TargetMode::kIncludeTree), flags));
-  g_object_class_install_property(
-      gobject_class, PROP_ON_TARGET_EXIT,
-      g_param_spec_enum("on-target-exit", "On target exit",
-                        "What the target's exit does: eos ends the stream (files are "
-                        "finalised); wait keeps it live with GAP silence, as before the target "
-                        "first starts, and captures the next process of that name (needs "
-                        "process-name and include-tree). Every change is posted as an element "
-                        "message \"procaudio-target\" (state: waiting, capturing, exited; pid; "
-                        "process-name; streams)",
-                        GST_TYPE_PROC_AUDIO_ON_TARGET_EXIT,
-                        static_cast<gint>(procaudio::OnTargetExit::kEos), flags));
-  g_object_class_install_property(
-      gobject_class, PROP_REFERENCE_TIMESTAMP,
-      g_param_spec_boolean("reference-timestamp", "Reference timestamp",
-                           "Attach to each buffer a GstReferenceTimestampMeta (caps "
-                           "timestamp/x-unix): the wall-clock time, in ns since 1970, at which "
-                           "its first frame was captured",
-                           FALSE, flags));
-  g_object_class_install_property(
-      gobject_class, PROP_LATENCY_TIME,
-      g_param_spec_int64("latency-time", "Latency time",
-                         "Duration of one output buffer, in microseconds: the smallest latency "
-                         "the element adds",
-                         1, G_MAXINT64, kDefaultLatencyTimeUs, flags));
-  g_object_class_install_property(
-      gobject_class, PROP_BUFFER_TIME,
-      g_param_spec_int64("buffer-time", "Buffer time",
-                         "Most audio, in microseconds, held between the capture thread and the "
-                         "streaming thread; beyond it the oldest is dropped, counted in stats and "
-                         "reported with a QoS message, and the next buffer is DISCONT. At least "
-                         "latency-time",
-                         1, G_MAXINT64, kDefaultBufferTimeUs, flags));
-  g_object_class_install_property(
-      gobject_class, PROP_STATS,
-      g_param_spec_boxed(
-          "stats", "Statistics",
-          "Counters since the element last went to PAUSED: packets, frames-captured, "
-          "frames-silent (delivered silent by the OS), frames-gap-filled (silence made by the "
-          "element), frames-dropped (overflow), frames-pushed, discontinuities (DISCONT "
-          "buffers), resyncs, reattachments (the target followed to a new process), "
-          "chunks-pushed, latency-last and latency-max (ns from a chunk's arrival to its push)",
-          GST_TYPE_STRUCTURE, static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
+  procaudio::install_properties(gobject_class);
 
   element_class->change_state = gst_proc_audio_src_change_state;
   basesrc_class->start = gst_proc_audio_src_start;
