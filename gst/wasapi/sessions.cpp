@@ -14,6 +14,7 @@
 
 #include "com_thread.h"
 #include "hresult.h"
+#include "session_managers.h"
 
 using Microsoft::WRL::ComPtr;
 
@@ -95,6 +96,10 @@ struct SessionWatch::Impl : std::enable_shared_from_this<SessionWatch::Impl> {
 
   // A session to follow: its identity, its state now, and its state changes from here on.
   void watch(IAudioSessionControl *control);
+  // An output device's sessions: those there are, and new ones from its notifications.
+  CaptureError watch_manager(const SessionManagerSource::Manager &manager);
+
+  std::shared_ptr<SessionManagerSource> source;  // set at construction
 };
 
 namespace {
@@ -187,10 +192,50 @@ void SessionWatch::Impl::watch(IAudioSessionControl *control) {
   report({id, static_cast<uint32_t>(pid), state_of(state)});
 }
 
-SessionWatch::SessionWatch(Logger log) : impl_(std::make_shared<Impl>(std::move(log))) {}
+SessionWatch::SessionWatch(Logger log, std::shared_ptr<SessionManagerSource> managers)
+    : impl_(std::make_shared<Impl>(std::move(log))) {
+  impl_->source =
+      managers ? std::move(managers) : std::make_shared<EndpointSessionManagers>(impl_->log);
+}
 
 SessionWatch::~SessionWatch() {
   stop();
+}
+
+CaptureError SessionWatch::Impl::watch_manager(const SessionManagerSource::Manager &manager) {
+  ComPtr<IAudioSessionNotification> notifier;
+  notifier.Attach(new SessionNotifier(weak_from_this()));
+  HRESULT hr = manager->RegisterSessionNotification(notifier.Get());
+  if (FAILED(hr)) {
+    return hresult_error(ErrorKind::kBackendUnavailable,
+                         "Windows does not report the audio sessions of this machine's "
+                         "applications, which following an application by its name "
+                         "(on-target-exit=wait) needs.",
+                         "IAudioSessionManager2::RegisterSessionNotification", hr);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    managers.push_back(manager);
+    notifiers.push_back(notifier);
+  }
+  // The sessions there are now. (The manager sends notifications only after a session
+  // enumerator was asked for; one that starts meanwhile may be reported twice.)
+  ComPtr<IAudioSessionEnumerator> sessions;
+  int n = 0;
+  hr = manager->GetSessionEnumerator(sessions.GetAddressOf());
+  if (FAILED(hr) || FAILED(hr = sessions->GetCount(&n))) {
+    return hresult_error(ErrorKind::kBackendUnavailable,
+                         "Windows does not list this machine's audio sessions, which following "
+                         "an application by its name (on-target-exit=wait) needs.",
+                         "IAudioSessionManager2::GetSessionEnumerator", hr);
+  }
+  for (int k = 0; k < n; ++k) {
+    ComPtr<IAudioSessionControl> control;
+    if (SUCCEEDED(sessions->GetSession(k, control.GetAddressOf()))) {
+      watch(control.Get());
+    }
+  }
+  return {};
 }
 
 CaptureError SessionWatch::start(Callback callback) {
@@ -202,66 +247,25 @@ CaptureError SessionWatch::start(Callback callback) {
     s.running = true;
   }
   const CaptureError error = run_on_mta_thread([&s, this] {
-    ComPtr<IMMDeviceEnumerator> enumerator;
-    HRESULT hr = CoCreateInstance(__uuidof(MMDeviceEnumerator), nullptr, CLSCTX_ALL,
-                                  IID_PPV_ARGS(enumerator.GetAddressOf()));
-    if (FAILED(hr)) {
-      return hresult_error(ErrorKind::kBackendUnavailable,
-                           "The Windows audio endpoints cannot be listed.",
-                           "CoCreateInstance(MMDeviceEnumerator)", hr);
-    }
-    ComPtr<IMMDeviceCollection> devices;
-    hr = enumerator->EnumAudioEndpoints(eRender, DEVICE_STATE_ACTIVE, devices.GetAddressOf());
-    UINT count = 0;
-    if (FAILED(hr) || FAILED(hr = devices->GetCount(&count))) {
-      return hresult_error(ErrorKind::kBackendUnavailable,
-                           "The Windows audio output devices cannot be listed.",
-                           "IMMDeviceEnumerator::EnumAudioEndpoints(eRender)", hr);
-    }
-    for (UINT i = 0; i < count; ++i) {
-      ComPtr<IMMDevice> device;
-      ComPtr<IAudioSessionManager2> manager;
-      if (FAILED(devices->Item(i, device.GetAddressOf())) ||
-          FAILED(hr = device->Activate(__uuidof(IAudioSessionManager2), CLSCTX_ALL, nullptr,
-                                       reinterpret_cast<void **>(manager.GetAddressOf())))) {
-        continue;
-      }
-      ComPtr<IAudioSessionNotification> notifier;
-      notifier.Attach(new SessionNotifier(impl_));
-      hr = manager->RegisterSessionNotification(notifier.Get());
-      if (FAILED(hr)) {
-        return hresult_error(
-            ErrorKind::kBackendUnavailable,
-            "Windows does not report the audio sessions of this machine's applications, which "
-            "following an application by its name (on-target-exit=wait) needs.",
-            "IAudioSessionManager2::RegisterSessionNotification", hr);
-      }
-      {
-        std::lock_guard<std::mutex> lock(s.mutex);
-        s.managers.push_back(manager);
-        s.notifiers.push_back(notifier);
-      }
-      // The sessions there are now. (The manager sends notifications only after a session
-      // enumerator was asked for; one that starts meanwhile may be reported twice.)
-      ComPtr<IAudioSessionEnumerator> sessions;
-      int n = 0;
-      hr = manager->GetSessionEnumerator(sessions.GetAddressOf());
-      if (FAILED(hr) || FAILED(hr = sessions->GetCount(&n))) {
-        return hresult_error(ErrorKind::kBackendUnavailable,
-                             "Windows does not list this machine's audio sessions, which "
-                             "following an application by its name (on-target-exit=wait) "
-                             "needs.",
-                             "IAudioSessionManager2::GetSessionEnumerator", hr);
-      }
-      for (int k = 0; k < n; ++k) {
-        ComPtr<IAudioSessionControl> control;
-        if (SUCCEEDED(sessions->GetSession(k, control.GetAddressOf()))) {
-          s.watch(control.Get());
+    std::vector<SessionManagerSource::Manager> now;
+    std::weak_ptr<Impl> weak = impl_;
+    // An output device that becomes active later: watched from the source's thread.
+    CaptureError error = s.source->start(now, [weak](const SessionManagerSource::Manager &m) {
+      if (auto impl = weak.lock()) {
+        if (CaptureError e = impl->watch_manager(m)) {
+          PA_DEBUG(impl->log, "a new output device's sessions: %s (%s)", e.message.c_str(),
+                   e.detail.c_str());
         }
       }
+    });
+    for (size_t i = 0; !error && i < now.size(); ++i) {
+      error = s.watch_manager(now[i]);
     }
-    PA_DEBUG(s.log, "watching the audio sessions of %u output device(s)", count);
-    return CaptureError{};
+    if (!error) {
+      PA_DEBUG(s.log, "watching the audio sessions of %u output device(s)",
+               static_cast<unsigned>(now.size()));
+    }
+    return error;
   });
   if (error) {
     stop();
@@ -271,19 +275,20 @@ CaptureError SessionWatch::start(Callback callback) {
 
 void SessionWatch::stop() {
   Impl &s = *impl_;
+  s.source->stop();  // no output device is added after this
   std::vector<ComPtr<IAudioSessionManager2>> managers;
   std::vector<ComPtr<IAudioSessionNotification>> notifiers;
   std::map<std::wstring, Impl::Watched> sessions;
   {
     std::lock_guard<std::mutex> lock(s.mutex);
-    if (!s.running && s.managers.empty() && s.sessions.empty()) {
-      return;
-    }
     s.running = false;  // a callback still in flight reports nothing from here on
     s.callback = nullptr;
     managers.swap(s.managers);
     notifiers.swap(s.notifiers);
     sessions.swap(s.sessions);
+  }
+  if (managers.empty() && sessions.empty()) {
+    return;
   }
   // Unregistered on an MTA thread, never from a callback (the documented deadlock).
   run_on_mta_thread([&] {

@@ -36,10 +36,14 @@ class AudioSessionSource {
   virtual void stop() = 0;
 };
 
-// The real one. Endpoints added later (a headset plugged in) are not watched.
+class SessionManagerSource;
+
+// The real one: the sessions of every active output device, those that become active later
+// (a headset plugged in) included. `managers`: where the devices' session managers come from
+// (null: EndpointSessionManagers, the system's; tests give COM fakes).
 class SessionWatch final : public AudioSessionSource {
  public:
-  explicit SessionWatch(Logger log = {});
+  explicit SessionWatch(Logger log = {}, std::shared_ptr<SessionManagerSource> managers = nullptr);
   ~SessionWatch() override;
   SessionWatch(const SessionWatch &) = delete;
   SessionWatch &operator=(const SessionWatch &) = delete;

@@ -1,0 +1,282 @@
+#include "session_fakes.h"
+
+#include <algorithm>
+#include <thread>
+
+using Microsoft::WRL::ComPtr;
+
+namespace procaudio {
+namespace wasapi {
+namespace testing {
+
+namespace {
+
+// The audio service calls notifications on its own threads: so do the fakes, one at a time,
+// and wait, so that a test knows it was delivered when the call returns.
+template <typename Fn>
+void on_another_thread(Fn fn) {
+  std::thread([&fn] {
+    CoInitializeEx(nullptr, COINIT_MULTITHREADED);
+    fn();
+    CoUninitialize();
+  }).join();
+}
+
+class FakeSessionEnumerator final : public IAudioSessionEnumerator {
+ public:
+  explicit FakeSessionEnumerator(std::vector<ComPtr<FakeSessionControl>> sessions)
+      : sessions_(std::move(sessions)) {}
+  HRESULT STDMETHODCALLTYPE QueryInterface(REFIID riid, void **object) override {
+    if (riid == __uuidof(IUnknown) || riid == __uuidof(IAudioSessionEnumerator)) {
+      *object = static_cast<IAudioSessionEnumerator *>(this);
+      AddRef();
+      return S_OK;
+    }
+    *object = nullptr;
+    return E_NOINTERFACE;
+  }
+  ULONG STDMETHODCALLTYPE AddRef() override { return ++refs_; }
+  ULONG STDMETHODCALLTYPE Release() override {
+    const ULONG refs = --refs_;
+    if (refs == 0) {
+      delete this;
+    }
+    return refs;
+  }
+  HRESULT STDMETHODCALLTYPE GetCount(int *count) override {
+    *count = static_cast<int>(sessions_.size());
+    return S_OK;
+  }
+  HRESULT STDMETHODCALLTYPE GetSession(int index, IAudioSessionControl **session) override {
+    if (index < 0 || static_cast<size_t>(index) >= sessions_.size()) {
+      return E_INVALIDARG;
+    }
+    sessions_[static_cast<size_t>(index)].CopyTo(session);
+    return S_OK;
+  }
+
+ private:
+  ~FakeSessionEnumerator() = default;
+  std::atomic<ULONG> refs_{1};
+  std::vector<ComPtr<FakeSessionControl>> sessions_;
+};
+
+}  // namespace
+
+// ---- FakeSessionManager
+
+ComPtr<FakeSessionManager> FakeSessionManager::make() {
+  ComPtr<FakeSessionManager> manager;
+  manager.Attach(new FakeSessionManager());
+  return manager;
+}
+
+HRESULT FakeSessionManager::QueryInterface(REFIID riid, void **object) {
+  if (riid == __uuidof(IUnknown) || riid == __uuidof(IAudioSessionManager) ||
+      riid == __uuidof(IAudioSessionManager2)) {
+    *object = static_cast<IAudioSessionManager2 *>(this);
+    AddRef();
+    return S_OK;
+  }
+  *object = nullptr;
+  return E_NOINTERFACE;
+}
+
+ULONG FakeSessionManager::Release() {
+  const ULONG refs = --refs_;
+  if (refs == 0) {
+    delete this;
+  }
+  return refs;
+}
+
+void FakeSessionManager::add_existing(const std::wstring &id, uint32_t pid,
+                                      AudioSessionState state) {
+  ComPtr<FakeSessionControl> session;
+  session.Attach(new FakeSessionControl(id, pid, state));
+  std::lock_guard<std::mutex> lock(mutex_);
+  sessions_.push_back(session);
+}
+
+ComPtr<FakeSessionControl> FakeSessionManager::create_session(const std::wstring &id, uint32_t pid,
+                                                              AudioSessionState state) {
+  ComPtr<FakeSessionControl> session;
+  session.Attach(new FakeSessionControl(id, pid, state));
+  std::vector<ComPtr<IAudioSessionNotification>> listeners;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    sessions_.push_back(session);
+    listeners = notifications_;
+  }
+  on_another_thread([&] {
+    for (const auto &n : listeners) {
+      n->OnSessionCreated(session.Get());
+    }
+  });
+  return session;
+}
+
+HRESULT FakeSessionManager::GetSessionEnumerator(IAudioSessionEnumerator **out) {
+  if (FAILED(enumerator_result)) {
+    return enumerator_result;
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  *out = new FakeSessionEnumerator(sessions_);
+  return S_OK;
+}
+
+HRESULT FakeSessionManager::RegisterSessionNotification(IAudioSessionNotification *n) {
+  if (FAILED(register_result)) {
+    return register_result;
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  notifications_.emplace_back(n);
+  return S_OK;
+}
+
+HRESULT FakeSessionManager::UnregisterSessionNotification(IAudioSessionNotification *n) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++unregistrations_;
+  auto it = std::find_if(notifications_.begin(), notifications_.end(),
+                         [n](const ComPtr<IAudioSessionNotification> &p) { return p.Get() == n; });
+  if (it == notifications_.end()) {
+    return E_INVALIDARG;
+  }
+  notifications_.erase(it);
+  return S_OK;
+}
+
+int FakeSessionManager::registered() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return static_cast<int>(notifications_.size());
+}
+
+int FakeSessionManager::unregistrations() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return unregistrations_;
+}
+
+// ---- FakeSessionControl
+
+HRESULT FakeSessionControl::QueryInterface(REFIID riid, void **object) {
+  if (riid == __uuidof(IUnknown) || riid == __uuidof(IAudioSessionControl) ||
+      riid == __uuidof(IAudioSessionControl2)) {
+    *object = static_cast<IAudioSessionControl2 *>(this);
+    AddRef();
+    return S_OK;
+  }
+  *object = nullptr;
+  return E_NOINTERFACE;
+}
+
+ULONG FakeSessionControl::Release() {
+  const ULONG refs = --refs_;
+  if (refs == 0) {
+    delete this;
+  }
+  return refs;
+}
+
+HRESULT FakeSessionControl::GetState(AudioSessionState *state) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  *state = state_;
+  return S_OK;
+}
+
+HRESULT FakeSessionControl::GetSessionInstanceIdentifier(LPWSTR *id) {
+  const size_t bytes = (id_.size() + 1) * sizeof(wchar_t);
+  *id = static_cast<LPWSTR>(CoTaskMemAlloc(bytes));
+  if (*id == nullptr) {
+    return E_OUTOFMEMORY;
+  }
+  std::copy(id_.c_str(), id_.c_str() + id_.size() + 1, *id);
+  return S_OK;
+}
+
+HRESULT FakeSessionControl::GetProcessId(DWORD *pid) {
+  *pid = pid_;
+  return S_OK;
+}
+
+HRESULT FakeSessionControl::RegisterAudioSessionNotification(IAudioSessionEvents *e) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  events_.emplace_back(e);
+  return S_OK;
+}
+
+HRESULT FakeSessionControl::UnregisterAudioSessionNotification(IAudioSessionEvents *e) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = std::find_if(events_.begin(), events_.end(),
+                         [e](const ComPtr<IAudioSessionEvents> &p) { return p.Get() == e; });
+  if (it == events_.end()) {
+    return E_INVALIDARG;
+  }
+  events_.erase(it);
+  return S_OK;
+}
+
+void FakeSessionControl::set_state(AudioSessionState state) {
+  std::vector<ComPtr<IAudioSessionEvents>> listeners;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    state_ = state;
+    listeners = events_;
+  }
+  on_another_thread([&] {
+    for (const auto &e : listeners) {
+      e->OnStateChanged(state);
+    }
+  });
+}
+
+void FakeSessionControl::disconnect() {
+  std::vector<ComPtr<IAudioSessionEvents>> listeners;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    listeners = events_;
+  }
+  on_another_thread([&] {
+    for (const auto &e : listeners) {
+      e->OnSessionDisconnected(DisconnectReasonDeviceRemoval);
+    }
+  });
+}
+
+int FakeSessionControl::registered() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return static_cast<int>(events_.size());
+}
+
+// ---- FakeSessionManagers
+
+CaptureError FakeSessionManagers::start(std::vector<Manager> &now, Added added) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  now.assign(now_.begin(), now_.end());
+  added_ = std::move(added);
+  return {};
+}
+
+void FakeSessionManagers::stop() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  added_ = nullptr;
+}
+
+void FakeSessionManagers::add(const ComPtr<FakeSessionManager> &manager) {
+  Added added;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    added = added_;
+  }
+  if (added) {
+    on_another_thread([&] { added(manager); });
+  }
+}
+
+bool FakeSessionManagers::running() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return static_cast<bool>(added_);
+}
+
+}  // namespace testing
+}  // namespace wasapi
+}  // namespace procaudio

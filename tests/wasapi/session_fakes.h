@@ -1,0 +1,144 @@
+// COM fakes of Windows' audio-session manager, for SessionWatch under wine (whose own answers
+// RegisterSessionNotification with E_NOTIMPL): IAudioSessionManager2 per output device, with
+// IAudioSessionControl2 sessions and an enumerator, calling the notifications SessionWatch
+// registered as the audio service would, on a thread of their own. FakeSessionManagers hands
+// them to SessionWatch in place of the system's output devices, and adds devices later.
+#pragma once
+
+#include <windows.h>
+// (windows.h first)
+#include <audiopolicy.h>
+#include <wrl/client.h>
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "wasapi/session_managers.h"
+
+namespace procaudio {
+namespace wasapi {
+namespace testing {
+
+class FakeSessionControl;
+
+// One output device's session manager.
+class FakeSessionManager final : public IAudioSessionManager2 {
+ public:
+  static Microsoft::WRL::ComPtr<FakeSessionManager> make();
+
+  // A session of process `pid` appears (and, if someone listens, is announced on another
+  // thread, waited for).
+  Microsoft::WRL::ComPtr<FakeSessionControl> create_session(const std::wstring &id, uint32_t pid,
+                                                            AudioSessionState state);
+  // Listed at the start (GetSessionEnumerator) without an announcement.
+  void add_existing(const std::wstring &id, uint32_t pid, AudioSessionState state);
+
+  HRESULT register_result = S_OK;    // what RegisterSessionNotification answers
+  HRESULT enumerator_result = S_OK;  // what GetSessionEnumerator answers
+  int registered();                  // notifications registered now
+  int unregistrations();             // UnregisterSessionNotification calls
+
+  // IUnknown
+  HRESULT STDMETHODCALLTYPE QueryInterface(REFIID riid, void **object) override;
+  ULONG STDMETHODCALLTYPE AddRef() override { return ++refs_; }
+  ULONG STDMETHODCALLTYPE Release() override;
+  // IAudioSessionManager
+  HRESULT STDMETHODCALLTYPE GetAudioSessionControl(LPCGUID, DWORD,
+                                                   IAudioSessionControl **) override {
+    return E_NOTIMPL;
+  }
+  HRESULT STDMETHODCALLTYPE GetSimpleAudioVolume(LPCGUID, DWORD, ISimpleAudioVolume **) override {
+    return E_NOTIMPL;
+  }
+  // IAudioSessionManager2
+  HRESULT STDMETHODCALLTYPE GetSessionEnumerator(IAudioSessionEnumerator **out) override;
+  HRESULT STDMETHODCALLTYPE RegisterSessionNotification(IAudioSessionNotification *n) override;
+  HRESULT STDMETHODCALLTYPE UnregisterSessionNotification(IAudioSessionNotification *n) override;
+  HRESULT STDMETHODCALLTYPE RegisterDuckNotification(LPCWSTR,
+                                                     IAudioVolumeDuckNotification *) override {
+    return E_NOTIMPL;
+  }
+  HRESULT STDMETHODCALLTYPE UnregisterDuckNotification(IAudioVolumeDuckNotification *) override {
+    return E_NOTIMPL;
+  }
+
+ private:
+  FakeSessionManager() = default;
+  ~FakeSessionManager() = default;
+
+  std::atomic<ULONG> refs_{1};
+  std::mutex mutex_;
+  std::vector<Microsoft::WRL::ComPtr<FakeSessionControl>> sessions_;
+  std::vector<Microsoft::WRL::ComPtr<IAudioSessionNotification>> notifications_;
+  int unregistrations_ = 0;
+};
+
+// One session.
+class FakeSessionControl final : public IAudioSessionControl2 {
+ public:
+  FakeSessionControl(std::wstring id, uint32_t pid, AudioSessionState state)
+      : id_(std::move(id)), pid_(pid), state_(state) {}
+
+  // Its state changes (announced on another thread, waited for).
+  void set_state(AudioSessionState state);
+  // The device went away or the session was ended (OnSessionDisconnected).
+  void disconnect();
+  int registered();  // IAudioSessionEvents registered now
+
+  // IUnknown
+  HRESULT STDMETHODCALLTYPE QueryInterface(REFIID riid, void **object) override;
+  ULONG STDMETHODCALLTYPE AddRef() override { return ++refs_; }
+  ULONG STDMETHODCALLTYPE Release() override;
+  // IAudioSessionControl
+  HRESULT STDMETHODCALLTYPE GetState(AudioSessionState *state) override;
+  HRESULT STDMETHODCALLTYPE GetDisplayName(LPWSTR *) override { return E_NOTIMPL; }
+  HRESULT STDMETHODCALLTYPE SetDisplayName(LPCWSTR, LPCGUID) override { return E_NOTIMPL; }
+  HRESULT STDMETHODCALLTYPE GetIconPath(LPWSTR *) override { return E_NOTIMPL; }
+  HRESULT STDMETHODCALLTYPE SetIconPath(LPCWSTR, LPCGUID) override { return E_NOTIMPL; }
+  HRESULT STDMETHODCALLTYPE GetGroupingParam(GUID *) override { return E_NOTIMPL; }
+  HRESULT STDMETHODCALLTYPE SetGroupingParam(LPCGUID, LPCGUID) override { return E_NOTIMPL; }
+  HRESULT STDMETHODCALLTYPE RegisterAudioSessionNotification(IAudioSessionEvents *e) override;
+  HRESULT STDMETHODCALLTYPE UnregisterAudioSessionNotification(IAudioSessionEvents *e) override;
+  // IAudioSessionControl2
+  HRESULT STDMETHODCALLTYPE GetSessionIdentifier(LPWSTR *) override { return E_NOTIMPL; }
+  HRESULT STDMETHODCALLTYPE GetSessionInstanceIdentifier(LPWSTR *id) override;
+  HRESULT STDMETHODCALLTYPE GetProcessId(DWORD *pid) override;
+  HRESULT STDMETHODCALLTYPE IsSystemSoundsSession() override { return S_FALSE; }
+  HRESULT STDMETHODCALLTYPE SetDuckingPreference(BOOL) override { return E_NOTIMPL; }
+
+ private:
+  ~FakeSessionControl() = default;
+
+  std::atomic<ULONG> refs_{1};
+  const std::wstring id_;
+  const uint32_t pid_;
+  std::mutex mutex_;
+  AudioSessionState state_;
+  std::vector<Microsoft::WRL::ComPtr<IAudioSessionEvents>> events_;
+};
+
+// The output devices SessionWatch watches: some at the start, more added later.
+class FakeSessionManagers final : public SessionManagerSource {
+ public:
+  explicit FakeSessionManagers(std::vector<Microsoft::WRL::ComPtr<FakeSessionManager>> now)
+      : now_(std::move(now)) {}
+
+  CaptureError start(std::vector<Manager> &now, Added added) override;
+  void stop() override;
+
+  // A device becomes active: handed to the watch (on another thread, waited for).
+  void add(const Microsoft::WRL::ComPtr<FakeSessionManager> &manager);
+  bool running();
+
+ private:
+  std::mutex mutex_;
+  std::vector<Microsoft::WRL::ComPtr<FakeSessionManager>> now_;
+  Added added_;
+};
+
+}  // namespace testing
+}  // namespace wasapi
+}  // namespace procaudio
