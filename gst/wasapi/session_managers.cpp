@@ -9,6 +9,7 @@
 #include <string>
 #include <thread>
 
+#include "com_object.h"
 #include "hresult.h"
 #include "unique_handle.h"
 
@@ -50,31 +51,10 @@ std::wstring id_of(IMMDevice *device) {
 }
 
 // Free-threaded: the audio service calls it on its own threads.
-class EndpointNotifications final : public IMMNotificationClient {
+class EndpointNotifications final : public ComObject<IMMNotificationClient> {
  public:
   explicit EndpointNotifications(std::weak_ptr<EndpointSessionManagers::Impl> impl)
       : impl_(std::move(impl)) {}
-
-  HRESULT STDMETHODCALLTYPE QueryInterface(REFIID riid, void **object) override {
-    if (object == nullptr) {
-      return E_POINTER;
-    }
-    if (riid == __uuidof(IUnknown) || riid == __uuidof(IMMNotificationClient)) {
-      *object = static_cast<IMMNotificationClient *>(this);
-      AddRef();
-      return S_OK;
-    }
-    *object = nullptr;
-    return E_NOINTERFACE;
-  }
-  ULONG STDMETHODCALLTYPE AddRef() override { return ++refs_; }
-  ULONG STDMETHODCALLTYPE Release() override {
-    const ULONG refs = --refs_;
-    if (refs == 0) {
-      delete this;
-    }
-    return refs;
-  }
 
   HRESULT STDMETHODCALLTYPE OnDeviceStateChanged(LPCWSTR id, DWORD state) override {
     if (state == DEVICE_STATE_ACTIVE) {
@@ -109,7 +89,6 @@ class EndpointNotifications final : public IMMNotificationClient {
   }
 
   std::weak_ptr<EndpointSessionManagers::Impl> impl_;
-  std::atomic<ULONG> refs_{1};
 };
 
 }  // namespace

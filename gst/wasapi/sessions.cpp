@@ -12,6 +12,7 @@
 #include <mutex>
 #include <vector>
 
+#include "com_object.h"
 #include "com_thread.h"
 #include "hresult.h"
 #include "session_managers.h"
@@ -34,39 +35,6 @@ SessionEvent::State state_of(AudioSessionState state) {
   }
   return SessionEvent::State::kExpired;
 }
-
-// IUnknown for the callback objects: free-threaded (the audio service calls them on its
-// worker threads), reference counted.
-template <typename Interface>
-class ComCallback : public Interface {
- public:
-  HRESULT STDMETHODCALLTYPE QueryInterface(REFIID riid, void **object) override {
-    if (object == nullptr) {
-      return E_POINTER;
-    }
-    if (riid == __uuidof(IUnknown) || riid == __uuidof(Interface)) {
-      *object = static_cast<Interface *>(this);
-      this->AddRef();
-      return S_OK;
-    }
-    *object = nullptr;
-    return E_NOINTERFACE;
-  }
-  ULONG STDMETHODCALLTYPE AddRef() override { return ++refs_; }
-  ULONG STDMETHODCALLTYPE Release() override {
-    const ULONG refs = --refs_;
-    if (refs == 0) {
-      delete this;
-    }
-    return refs;
-  }
-
- protected:
-  virtual ~ComCallback() = default;
-
- private:
-  std::atomic<ULONG> refs_{1};
-};
 
 }  // namespace
 
@@ -104,7 +72,7 @@ struct SessionWatch::Impl : std::enable_shared_from_this<SessionWatch::Impl> {
 
 namespace {
 
-class SessionEvents final : public ComCallback<IAudioSessionEvents> {
+class SessionEvents final : public ComObject<IAudioSessionEvents> {
  public:
   SessionEvents(std::weak_ptr<SessionWatch::Impl> watch, std::wstring id, uint32_t pid)
       : watch_(std::move(watch)), id_(std::move(id)), pid_(pid) {}
@@ -137,7 +105,7 @@ class SessionEvents final : public ComCallback<IAudioSessionEvents> {
   uint32_t pid_;
 };
 
-class SessionNotifier final : public ComCallback<IAudioSessionNotification> {
+class SessionNotifier final : public ComObject<IAudioSessionNotification> {
  public:
   explicit SessionNotifier(std::weak_ptr<SessionWatch::Impl> watch) : watch_(std::move(watch)) {}
   HRESULT STDMETHODCALLTYPE OnSessionCreated(IAudioSessionControl *control) override {

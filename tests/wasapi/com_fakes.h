@@ -22,42 +22,11 @@
 #include <vector>
 
 #include "wasapi/audio_client_activator.h"
+#include "wasapi/com_object.h"
 
 namespace procaudio {
 namespace wasapi {
 namespace testing {
-
-// IUnknown for a fake implementing `Interface` (reference counted, deletes itself).
-template <typename Interface>
-class ComObject : public Interface {
- public:
-  HRESULT STDMETHODCALLTYPE QueryInterface(REFIID riid, void **object) override {
-    if (object == nullptr) {
-      return E_POINTER;
-    }
-    if (riid == __uuidof(IUnknown) || riid == __uuidof(Interface)) {
-      *object = static_cast<Interface *>(this);
-      this->AddRef();
-      return S_OK;
-    }
-    *object = nullptr;
-    return E_NOINTERFACE;
-  }
-  ULONG STDMETHODCALLTYPE AddRef() override { return ++refs_; }
-  ULONG STDMETHODCALLTYPE Release() override {
-    const ULONG refs = --refs_;
-    if (refs == 0) {
-      delete this;
-    }
-    return refs;
-  }
-
- protected:
-  virtual ~ComObject() = default;
-
- private:
-  std::atomic<ULONG> refs_{1};
-};
 
 struct FakePacket {
   std::vector<uint8_t> data;  // frames x bytes per frame

@@ -22,27 +22,10 @@ void on_another_thread(Fn fn) {
   }).join();
 }
 
-class FakeSessionEnumerator final : public IAudioSessionEnumerator {
+class FakeSessionEnumerator final : public ComObject<IAudioSessionEnumerator> {
  public:
   explicit FakeSessionEnumerator(std::vector<ComPtr<FakeSessionControl>> sessions)
       : sessions_(std::move(sessions)) {}
-  HRESULT STDMETHODCALLTYPE QueryInterface(REFIID riid, void **object) override {
-    if (riid == __uuidof(IUnknown) || riid == __uuidof(IAudioSessionEnumerator)) {
-      *object = static_cast<IAudioSessionEnumerator *>(this);
-      AddRef();
-      return S_OK;
-    }
-    *object = nullptr;
-    return E_NOINTERFACE;
-  }
-  ULONG STDMETHODCALLTYPE AddRef() override { return ++refs_; }
-  ULONG STDMETHODCALLTYPE Release() override {
-    const ULONG refs = --refs_;
-    if (refs == 0) {
-      delete this;
-    }
-    return refs;
-  }
   HRESULT STDMETHODCALLTYPE GetCount(int *count) override {
     *count = static_cast<int>(sessions_.size());
     return S_OK;
@@ -57,7 +40,6 @@ class FakeSessionEnumerator final : public IAudioSessionEnumerator {
 
  private:
   ~FakeSessionEnumerator() = default;
-  std::atomic<ULONG> refs_{1};
   std::vector<ComPtr<FakeSessionControl>> sessions_;
 };
 
@@ -69,25 +51,6 @@ ComPtr<FakeSessionManager> FakeSessionManager::make() {
   ComPtr<FakeSessionManager> manager;
   manager.Attach(new FakeSessionManager());
   return manager;
-}
-
-HRESULT FakeSessionManager::QueryInterface(REFIID riid, void **object) {
-  if (riid == __uuidof(IUnknown) || riid == __uuidof(IAudioSessionManager) ||
-      riid == __uuidof(IAudioSessionManager2)) {
-    *object = static_cast<IAudioSessionManager2 *>(this);
-    AddRef();
-    return S_OK;
-  }
-  *object = nullptr;
-  return E_NOINTERFACE;
-}
-
-ULONG FakeSessionManager::Release() {
-  const ULONG refs = --refs_;
-  if (refs == 0) {
-    delete this;
-  }
-  return refs;
 }
 
 void FakeSessionManager::add_existing(const std::wstring &id, uint32_t pid,
@@ -157,25 +120,6 @@ int FakeSessionManager::unregistrations() {
 }
 
 // ---- FakeSessionControl
-
-HRESULT FakeSessionControl::QueryInterface(REFIID riid, void **object) {
-  if (riid == __uuidof(IUnknown) || riid == __uuidof(IAudioSessionControl) ||
-      riid == __uuidof(IAudioSessionControl2)) {
-    *object = static_cast<IAudioSessionControl2 *>(this);
-    AddRef();
-    return S_OK;
-  }
-  *object = nullptr;
-  return E_NOINTERFACE;
-}
-
-ULONG FakeSessionControl::Release() {
-  const ULONG refs = --refs_;
-  if (refs == 0) {
-    delete this;
-  }
-  return refs;
-}
 
 HRESULT FakeSessionControl::GetState(AudioSessionState *state) {
   std::lock_guard<std::mutex> lock(mutex_);

@@ -10,12 +10,12 @@
 #include <audiopolicy.h>
 #include <wrl/client.h>
 
-#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <string>
 #include <vector>
 
+#include "wasapi/com_object.h"
 #include "wasapi/session_managers.h"
 
 namespace procaudio {
@@ -25,7 +25,7 @@ namespace testing {
 class FakeSessionControl;
 
 // One output device's session manager.
-class FakeSessionManager final : public IAudioSessionManager2 {
+class FakeSessionManager final : public ComObject<IAudioSessionManager2, IAudioSessionManager> {
  public:
   static Microsoft::WRL::ComPtr<FakeSessionManager> make();
 
@@ -41,10 +41,6 @@ class FakeSessionManager final : public IAudioSessionManager2 {
   int registered();                  // notifications registered now
   int unregistrations();             // UnregisterSessionNotification calls
 
-  // IUnknown
-  HRESULT STDMETHODCALLTYPE QueryInterface(REFIID riid, void **object) override;
-  ULONG STDMETHODCALLTYPE AddRef() override { return ++refs_; }
-  ULONG STDMETHODCALLTYPE Release() override;
   // IAudioSessionManager
   HRESULT STDMETHODCALLTYPE GetAudioSessionControl(LPCGUID, DWORD,
                                                    IAudioSessionControl **) override {
@@ -69,7 +65,6 @@ class FakeSessionManager final : public IAudioSessionManager2 {
   FakeSessionManager() = default;
   ~FakeSessionManager() = default;
 
-  std::atomic<ULONG> refs_{1};
   std::mutex mutex_;
   std::vector<Microsoft::WRL::ComPtr<FakeSessionControl>> sessions_;
   std::vector<Microsoft::WRL::ComPtr<IAudioSessionNotification>> notifications_;
@@ -77,7 +72,7 @@ class FakeSessionManager final : public IAudioSessionManager2 {
 };
 
 // One session.
-class FakeSessionControl final : public IAudioSessionControl2 {
+class FakeSessionControl final : public ComObject<IAudioSessionControl2, IAudioSessionControl> {
  public:
   FakeSessionControl(std::wstring id, uint32_t pid, AudioSessionState state)
       : id_(std::move(id)), pid_(pid), state_(state) {}
@@ -88,10 +83,6 @@ class FakeSessionControl final : public IAudioSessionControl2 {
   void disconnect();
   int registered();  // IAudioSessionEvents registered now
 
-  // IUnknown
-  HRESULT STDMETHODCALLTYPE QueryInterface(REFIID riid, void **object) override;
-  ULONG STDMETHODCALLTYPE AddRef() override { return ++refs_; }
-  ULONG STDMETHODCALLTYPE Release() override;
   // IAudioSessionControl
   HRESULT STDMETHODCALLTYPE GetState(AudioSessionState *state) override;
   HRESULT STDMETHODCALLTYPE GetDisplayName(LPWSTR *) override { return E_NOTIMPL; }
@@ -112,7 +103,6 @@ class FakeSessionControl final : public IAudioSessionControl2 {
  private:
   ~FakeSessionControl() = default;
 
-  std::atomic<ULONG> refs_{1};
   const std::wstring id_;
   const uint32_t pid_;
   std::mutex mutex_;

@@ -19,7 +19,6 @@ namespace wasapi {
 namespace {
 
 using Microsoft::WRL::ComPtr;
-using testing::ComObject;
 using testing::FakeAudioClient;
 using testing::FakeStream;
 
