@@ -9,15 +9,7 @@
 #include "core/monotonic_clock.h"
 #include "proc_tree.h"
 
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wpedantic"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#endif
 #include <spa/utils/result.h>
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
 
 namespace procaudio {
 namespace pipewire {

@@ -15,15 +15,7 @@
 
 #include "core/capture_error.h"
 
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wpedantic"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#endif
 #include <pipewire/pipewire.h>
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
 
 namespace procaudio {
 namespace pipewire {
