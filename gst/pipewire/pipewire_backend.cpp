@@ -30,6 +30,10 @@ using pipewire::TargetLinks;
 // where they link to, the target's exit is watched on the thread loop, and a lost connection
 // is an error for the stream's sink.
 
+// How long the target's audio is read after its exit: what it played last is in the graph
+// for a cycle (21 ms at the default quantum) or two.
+constexpr uint64_t kExitDrainNs = 50'000'000;
+
 struct PipeWireBackend::Impl final : pipewire::RegistryListener,
                                      CaptureStream::Events,
                                      TargetLinks::Events {
@@ -47,6 +51,7 @@ struct PipeWireBackend::Impl final : pipewire::RegistryListener,
   uint32_t exited_pid = 0;            // phase kExited: who
   proc::ExitWatch exit_watch;         // root_pid's pidfd
   spa_source *exit_source = nullptr;  // on the thread loop, while the exit is watched
+  spa_source *drain_timer = nullptr;  // on the thread loop, from the exit to its report
 
   TargetLinks links;
   CaptureStream stream;
@@ -70,27 +75,39 @@ struct PipeWireBackend::Impl final : pipewire::RegistryListener,
     return {TargetState::Phase::kWaiting, 0, 0};
   }
 
-  // ---- the target's process (thread loop locked)
-  // Watches `root` for its exit (an error if it is gone already).
-  CaptureError watch_exit(uint32_t root) {
-    if (CaptureError error = exit_watch.open(root, proc::start_time(root))) {
+  // ---- the target's process
+  // Caller or thread loop: holds `root`'s pidfd, checked against the start time it had when
+  // it was found (an error if it is gone already).
+  CaptureError hold_exit(uint32_t root, uint64_t start_time) {
+    if (CaptureError error = exit_watch.open(root, start_time)) {
       if (error.kind == ErrorKind::kNotFound) {
         return error;
       }
       // No pidfd (Linux < 5.3): capture still works, only the exit is not noticed.
       PA_WARNING(log, "%s (%s): the target's exit will not be noticed", error.message.c_str(),
                  error.detail.c_str());
-      return {};
     }
-    exit_source = pw_loop_add_io(conn->loop(), exit_watch.fd(), SPA_IO_IN | SPA_IO_HUP | SPA_IO_ERR,
-                                 false, &Impl::on_exit_fd, this);
     return {};
   }
 
+  // Thread loop locked: the pidfd held wakes the thread loop when the process exits.
+  void watch_exit() {
+    if (exit_watch.fd() >= 0 && exit_source == nullptr) {
+      exit_source =
+          pw_loop_add_io(conn->loop(), exit_watch.fd(), SPA_IO_IN | SPA_IO_HUP | SPA_IO_ERR, false,
+                         &Impl::on_exit_fd, this);
+    }
+  }
+
+  // Thread loop locked.
   void unwatch_exit() {
     if (exit_source != nullptr) {
       pw_loop_destroy_source(conn->loop(), exit_source);
       exit_source = nullptr;
+    }
+    if (drain_timer != nullptr) {
+      pw_loop_destroy_source(conn->loop(), drain_timer);
+      drain_timer = nullptr;
     }
     exit_watch.close();
   }
@@ -102,21 +119,35 @@ struct PipeWireBackend::Impl final : pipewire::RegistryListener,
       return;
     }
     const uint32_t root = proc::ancestor_named(node.pid, target.process_name);
-    if (root == 0) {
-      return;
+    if (root == 0 || hold_exit(root, proc::start_time(root))) {
+      return;  // not the application, or gone again already: keep waiting
     }
-    if (watch_exit(root)) {
-      return;  // gone again already: keep waiting
-    }
+    watch_exit();
     PA_INFO(log, "process '%s' plays as pid %u (stream node %u): capturing its tree",
             target.process_name.c_str(), root, node.id);
     root_pid = root;
-    links.set_root(root);  // phase still kWaiting: no state per stream meanwhile
+    // Phase still kWaiting: no state per stream meanwhile. Its links come up now; the stream
+    // delivers nothing of them until the data loop has the state posted next.
+    links.set_root(root);
     phase = TargetState::Phase::kCapturing;
     stream.post_state(state_now());
   }
 
+  // The target exited: what it played last is still in the graph for a cycle or so.
   static void on_exit_fd(void *data, int, uint32_t) {
+    auto *self = static_cast<Impl *>(data);
+    if (self->exit_source != nullptr) {
+      pw_loop_destroy_source(self->conn->loop(), self->exit_source);
+      self->exit_source = nullptr;
+    }
+    PA_DEBUG(self->log, "target pid %u exited: reading what is still in flight for %llu ms",
+             self->root_pid.load(), static_cast<unsigned long long>(kExitDrainNs / 1'000'000));
+    self->drain_timer = pw_loop_add_timer(self->conn->loop(), &Impl::on_drained, self);
+    struct timespec value = {0, static_cast<long>(kExitDrainNs)};
+    pw_loop_update_timer(self->conn->loop(), self->drain_timer, &value, nullptr, false);
+  }
+
+  static void on_drained(void *data, uint64_t) {
     auto *self = static_cast<Impl *>(data);
     const uint32_t pid = self->root_pid;
     self->unwatch_exit();
@@ -203,11 +234,21 @@ CaptureError PipeWireBackend::open(const TargetSpec &target) {
     if (error && !(error.kind == ErrorKind::kNotFound && target.follows())) {
       return error;
     }
-    if (error) {
-      PA_INFO(s.log, "process '%s' is not running: waiting for it", target.process_name.c_str());
-    } else {
+    if (!error) {
       PA_INFO(s.log, "process '%s' is pid %u", target.process_name.c_str(), root);
     }
+  }
+  // Held at once: a pid reused from here on cannot be mistaken for the target.
+  if (root != 0) {
+    if (CaptureError error = s.hold_exit(root, proc::start_time(root))) {
+      if (!target.follows()) {
+        return error;
+      }
+      root = 0;  // it exited just now: wait for the next one
+    }
+  }
+  if (root == 0 && target.follows()) {
+    PA_INFO(s.log, "process '%s' is not running: waiting for it", target.process_name.c_str());
   }
   CaptureRule rule;
   rule.has_target = target.has_target();
@@ -238,9 +279,23 @@ CaptureError PipeWireBackend::open(const TargetSpec &target) {
       break;
     }
   }
-  if (!error && root != 0) {
+  if (!error) {
     s.conn->lock();
-    error = s.watch_exit(root);
+    // The daemon names processes by the pids of its own pid namespace; this /proc, by those of
+    // ours. Where they differ (a container or sandbox of our own), none of the daemon's pids
+    // means anything here: our own client, seen by the daemon under another pid, tells.
+    const auto self_pid = static_cast<uint32_t>(getpid());
+    if (s.conn->registry().has_clients() && !s.conn->registry().has_client_with_pid(self_pid)) {
+      error = {ErrorKind::kBackendUnavailable,
+               "This process runs in another pid namespace than the PipeWire daemon (a container "
+               "or a sandbox with its own processes): the daemon's process ids do not name its "
+               "processes here, so no application can be told apart. Run the capture where the "
+               "PipeWire daemon runs.",
+               "no PipeWire Client has pipewire.sec.pid " + std::to_string(self_pid) +
+                   " (this process's pid here)"};
+    } else {
+      s.watch_exit();
+    }
     s.conn->unlock();
   }
   if (error) {

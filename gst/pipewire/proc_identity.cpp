@@ -1,8 +1,5 @@
 #include "proc_identity.h"
 
-#include <dirent.h>
-
-#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -33,17 +30,11 @@ std::vector<uint32_t> reporting_candidates(uint32_t reported, const std::string 
   if (reported == 0 || binary.empty()) {
     return candidates;
   }
-  DIR *dir = opendir("/proc");
-  if (dir == nullptr) {
+  std::vector<uint32_t> all;
+  if (!list_pids(&all)) {
     return candidates;
   }
-  while (struct dirent *entry = readdir(dir)) {
-    char *end = nullptr;
-    const unsigned long value = std::strtoul(entry->d_name, &end, 10);
-    if (end == entry->d_name || *end != '\0' || value == 0) {
-      continue;
-    }
-    const auto pid = static_cast<uint32_t>(value);
+  for (uint32_t pid : all) {
     // What the process itself calls its pid is the innermost one (its own, outside any
     // namespace).
     const std::vector<uint32_t> pids = ns_pids(pid);
@@ -54,7 +45,6 @@ std::vector<uint32_t> reporting_candidates(uint32_t reported, const std::string 
       candidates.push_back(pid);
     }
   }
-  closedir(dir);
   return candidates;
 }
 
@@ -67,5 +57,35 @@ uint32_t map_reported_pid(uint32_t reported, const std::string &binary,
   return found.size() == 1 ? found[0] : 0;
 }
 
+const std::string &machine_id() {
+  static const std::string id = [] {
+    // Where libdbus (and so PulseAudio's client library) reads it from.
+    for (const char *path : {"/etc/machine-id", "/var/lib/dbus/machine-id"}) {
+      std::string line;
+      std::ifstream in(path);
+      if (std::getline(in, line) && !line.empty()) {
+        return line;
+      }
+    }
+    return std::string();
+  }();
+  return id;
+}
+
 }  // namespace proc
+const std::string &machine_id() {
+  static const std::string id = [] {
+    // Where libdbus (and so PulseAudio's client library) reads it from.
+    for (const char *path : {"/etc/machine-id", "/var/lib/dbus/machine-id"}) {
+      std::string line;
+      std::ifstream in(path);
+      if (std::getline(in, line) && !line.empty()) {
+        return line;
+      }
+    }
+    return std::string();
+  }();
+  return id;
+}
+
 }  // namespace procaudio

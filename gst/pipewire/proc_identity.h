@@ -27,5 +27,11 @@ std::vector<uint32_t> reporting_candidates(uint32_t reported, const std::string 
 uint32_t map_reported_pid(uint32_t reported, const std::string &binary,
                           std::vector<uint32_t> *candidates = nullptr);
 
+// This machine's id (/etc/machine-id, as PulseAudio clients report theirs); "" if unknown.
+const std::string &machine_id();
+
 }  // namespace proc
+// This machine's id (/etc/machine-id, as PulseAudio clients report theirs); "" if unknown.
+const std::string &machine_id();
+
 }  // namespace procaudio

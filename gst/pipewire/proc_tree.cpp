@@ -131,16 +131,57 @@ bool is_in_tree(uint32_t pid, uint32_t root) {
   return pid == root;
 }
 
+bool list_pids(std::vector<uint32_t> *pids, int *err) {
+  pids->clear();
+  DIR *dir = opendir("/proc");
+  if (dir == nullptr) {
+    if (err != nullptr) {
+      *err = errno;
+    }
+    return false;
+  }
+  while (struct dirent *entry = readdir(dir)) {
+    char *end = nullptr;
+    const unsigned long value = std::strtoul(entry->d_name, &end, 10);
+    if (end != entry->d_name && *end == '\0' && value != 0) {
+      pids->push_back(static_cast<uint32_t>(value));
+    }
+  }
+  closedir(dir);
+  return true;
+}
+
 bool has_name(uint32_t pid, const std::string &name) {
   if (name.empty()) {
     return false;
   }
-  const std::string c = comm(pid);
-  // TASK_COMM_LEN - 1: a longer name matches the kernel's truncation of it.
-  if (c == name || (name.size() > 15 && c == name.substr(0, 15))) {
+  const std::string exe = exe_basename(pid);
+  if (exe == name) {
     return true;
   }
-  return exe_basename(pid) == name;
+  const std::string c = comm(pid);
+  if (c == name) {
+    return true;
+  }
+  // TASK_COMM_LEN - 1: a longer name matches the kernel's truncation of it, but only when
+  // something else says the rest: the command line's program or script (an interpreter runs
+  // scripts), or nothing can be read (another user's process). So "gnome-control-center" is
+  // not taken for "gnome-control-center-search-provider".
+  if (name.size() <= 15 || c != name.substr(0, 15)) {
+    return false;
+  }
+  if (exe.empty()) {
+    return true;
+  }
+  std::ifstream in(proc_path(pid, "cmdline"), std::ios::binary);
+  std::string arg;
+  for (int i = 0; i < 2 && std::getline(in, arg, '\0'); ++i) {
+    const auto slash = arg.rfind('/');
+    if ((slash == std::string::npos ? arg : arg.substr(slash + 1)) == name) {
+      return true;
+    }
+  }
+  return false;
 }
 
 uint32_t ancestor_named(uint32_t pid, const std::string &name) {
@@ -163,9 +204,9 @@ CaptureError resolve_process_name(const std::string &name, uint32_t *pid) {
   if (name.empty()) {
     return {ErrorKind::kInvalidSettings, "process-name is empty.", "resolve_process_name"};
   }
-  DIR *dir = opendir("/proc");
-  if (dir == nullptr) {
-    const int err = errno;
+  std::vector<uint32_t> pids;
+  int err = 0;
+  if (!list_pids(&pids, &err)) {
     return {ErrorKind::kFailed, "Cannot list processes: /proc is not readable.",
             errno_detail("opendir(/proc)", err)};
   }
@@ -174,13 +215,7 @@ CaptureError resolve_process_name(const std::string &name, uint32_t *pid) {
     uint64_t start;
   };
   std::vector<Match> matches;
-  while (struct dirent *entry = readdir(dir)) {
-    char *end = nullptr;
-    const unsigned long value = std::strtoul(entry->d_name, &end, 10);
-    if (end == entry->d_name || *end != '\0' || value == 0) {
-      continue;
-    }
-    const auto candidate = static_cast<uint32_t>(value);
+  for (uint32_t candidate : pids) {
     Stat stat;
     if (!read_stat(candidate, &stat) || stat.state == 'Z' || stat.state == 'X') {
       continue;
@@ -189,7 +224,6 @@ CaptureError resolve_process_name(const std::string &name, uint32_t *pid) {
       matches.push_back({candidate, stat.start_time});
     }
   }
-  closedir(dir);
   if (matches.empty()) {
     return {ErrorKind::kNotFound,
             "No running process is named '" + name +

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/capture_error.h"
 
@@ -32,8 +33,12 @@ uint64_t start_time(uint32_t pid);
 // pid is root or one of root's descendants (walks the ppid chain up from pid).
 bool is_in_tree(uint32_t pid, uint32_t root);
 
-// Process `pid` is named `name`: /proc/PID/comm equal to it (or to its first 15 characters,
-// the kernel's truncation), or the base name of /proc/PID/exe equal to it.
+// Every pid in /proc now; false (with `err`, an errno) if /proc cannot be read.
+bool list_pids(std::vector<uint32_t> *pids, int *err = nullptr);
+
+// Process `pid` is named `name`: the base name of /proc/PID/exe or /proc/PID/comm equal to
+// it, or comm equal to its first 15 characters (the kernel's truncation) when the program or
+// script its command line starts with has that name, or nothing can be read.
 bool has_name(uint32_t pid, const std::string &name);
 
 // The process `name` names (has_name()). With several matches, the oldest (the root of their

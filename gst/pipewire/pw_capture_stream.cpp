@@ -100,13 +100,22 @@ void CaptureStream::arm(CaptureSink &sink) {
 
 void CaptureStream::post_state(const TargetState &state) {
   if (capturing_) {
-    conn_->invoke(&CaptureStream::deliver_state, &state, sizeof state, false, this);
+    queue_on_data_loop(&CaptureStream::deliver_state, &state, sizeof state, "a target state");
   }
 }
 
 void CaptureStream::post_target_exit() {
   if (capturing_) {
-    conn_->invoke(&CaptureStream::deliver_target_exit, nullptr, 0, false, this);
+    queue_on_data_loop(&CaptureStream::deliver_target_exit, nullptr, 0, "the target's exit");
+  }
+}
+
+void CaptureStream::queue_on_data_loop(spa_invoke_func_t func, const void *data, size_t size,
+                                       const char *what) {
+  const int res = conn_->invoke(func, data, size, false, this);
+  if (res < 0) {
+    // libspa's invoke queue is full (it holds thousands of these): the data loop is stuck.
+    PA_ERROR(log_, "could not hand %s to the data loop: %s", what, spa_strerror(res));
   }
 }
 
@@ -195,7 +204,7 @@ void CaptureStream::raise_error(CaptureError error) {
     }
     pending_error_ = std::move(error);
   }
-  conn_->invoke(&CaptureStream::deliver_error, nullptr, 0, false, this);
+  queue_on_data_loop(&CaptureStream::deliver_error, nullptr, 0, "an error");
 }
 
 // ------------------------------------------------------------------------------------------
@@ -309,10 +318,11 @@ void CaptureStream::deliver(pw_buffer **buffers, int count, uint64_t arrival) {
     return;
   }
   quantum_ns_.store(total * kNsPerSec / rate, std::memory_order_relaxed);
-  if (feed_ != nullptr && feed_->load(std::memory_order_relaxed) == 0) {
-    // Nothing of the target is linked to us: these frames are the zeros PipeWire gives an
-    // input nobody feeds, not audio anyone played. Idle, as process loopback is when its
-    // target plays nothing: the engine fills GAP silence from the idle ticks.
+  if (!attached_ || (feed_ != nullptr && feed_->load(std::memory_order_relaxed) == 0)) {
+    // Nothing of the target is linked to us (or its links came before the state that says
+    // whose they are): these frames are the zeros PipeWire gives an input nobody feeds, not
+    // audio anyone played. Idle, as process loopback is when its target plays nothing: the
+    // engine fills GAP silence from the idle ticks.
     return;
   }
   // The last buffer starts at the cycle's time; earlier ones (never, with RT_PROCESS) before.
@@ -395,8 +405,10 @@ void CaptureStream::downmix(const uint8_t *in, uint32_t frames) {
 int CaptureStream::deliver_state(struct spa_loop *, bool, uint32_t, const void *data, size_t,
                                  void *user) {
   auto *self = static_cast<CaptureStream *>(user);
+  const auto &state = *static_cast<const TargetState *>(data);
+  self->attached_ = state.phase == TargetState::Phase::kCapturing;
   if (self->sink_ != nullptr && !self->finished_) {
-    self->sink_->on_target_state(*static_cast<const TargetState *>(data));
+    self->sink_->on_target_state(state);
   }
   return 0;
 }
@@ -443,6 +455,7 @@ int CaptureStream::do_arm(struct spa_loop *, bool, uint32_t, const void *data, s
   CaptureStream *self = arm->self;
   self->sink_ = arm->sink;
   self->finished_ = false;
+  self->attached_ = false;  // until the first state says so
   self->last_activity_ns_ = monotonic_now_ns();
   self->conn_->arm_idle_tick(self);
   return 0;

@@ -6,7 +6,8 @@
 // The sink is called on the shared data loop only: packets (PW_STREAM_FLAG_RT_PROCESS), and
 // the target's states and exit, the idle ticks and errors, which are marshalled onto it, so
 // this stream's sink calls are serialized by construction; arm() and stop() bracket them.
-// Cycles while nothing of the target is linked (feed()) are idle, not zeros.
+// Cycles while nothing of the target is linked (feed()), or before the state that says it is
+// captured (post_state()), are idle, not zeros.
 // Threads: the caller (prepare()), the thread loop (everything else, with its lock held) and
 // the data loop (the callbacks; no lock there). No GStreamer.
 #pragma once
@@ -95,6 +96,7 @@ class CaptureStream final : public Connection::IdleClient {
   void deliver(pw_buffer **buffers, int count, uint64_t arrival);
   void downmix(const uint8_t *in, uint32_t frames);
   void on_idle_tick(uint64_t now) override;
+  void queue_on_data_loop(spa_invoke_func_t func, const void *data, size_t size, const char *what);
   static int deliver_state(struct spa_loop *, bool, uint32_t, const void *data, size_t, void *user);
   static int deliver_target_exit(struct spa_loop *, bool, uint32_t, const void *, size_t,
                                  void *user);
@@ -121,6 +123,7 @@ class CaptureStream final : public Connection::IdleClient {
   // ---- data loop state: only touched on the data loop thread (or before it can run)
   CaptureSink *sink_ = nullptr;
   bool finished_ = false;
+  bool attached_ = false;  // the last state delivered was kCapturing
   CaptureConfig config_;
   uint32_t out_channels_ = 2;  // what the sink gets; PipeWire always gives us 2 (FL, FR)
   uint64_t last_activity_ns_ = 0;

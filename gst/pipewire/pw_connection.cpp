@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <utility>
@@ -111,16 +112,22 @@ void Connection::on_core_error(void *data, uint32_t id, int seq, int res, const 
     }
     return;
   }
-  // Only a broken socket loses the connection (as pw-cat judges it). The server reports a
-  // message for an object that just went away ("unknown resource", ENOENT: a stream node
-  // removed while we spoke of it) on the core too; that is a race, not a loss.
-  const bool lost = res == -EPIPE || res == -ECONNRESET || res == -ENOTCONN;
+  // A broken socket loses the connection: libpipewire (0.3.65, protocol-native) reports any
+  // failure to read or write it as "connection error", with the errno (EPIPE for a hang-up).
+  // The server also reports a message about an object that just went away ("unknown
+  // resource", ENOENT: a stream node removed while we spoke of it) on the core: a race, not a
+  // loss.
+  const bool lost = res == -EPIPE || res == -ECONNRESET || res == -ENOTCONN ||
+                    (message != nullptr && std::strcmp(message, "connection error") == 0);
+  const bool race = res == -ENOENT;
   for (const Attached &a : self->attached_) {
     if (lost) {
       PA_WARNING(*a.log, "PipeWire core error: %s (%s): connection lost", message ? message : "",
                  spa_strerror(res));
-    } else {
+    } else if (race) {
       PA_DEBUG(*a.log, "PipeWire core error: %s (%s)", message ? message : "", spa_strerror(res));
+    } else {
+      PA_WARNING(*a.log, "PipeWire core error: %s (%s)", message ? message : "", spa_strerror(res));
     }
   }
   if (lost && !self->lost_.load()) {

@@ -6,6 +6,7 @@
 
 #include "core/monotonic_clock.h"
 #include "proc_identity.h"
+#include "proc_tree.h"
 
 namespace procaudio {
 namespace pipewire {
@@ -74,6 +75,15 @@ const StreamNode *Registry::find_stream_node(uint32_t id) const {
   return node != nodes_.end() ? &node->second->record : nullptr;
 }
 
+bool Registry::has_client_with_pid(uint32_t pid) const {
+  for (const auto &entry : clients_) {
+    if (entry.second.sec_pid == pid) {
+      return true;
+    }
+  }
+  return false;
+}
+
 void Registry::for_each_stream_node(const std::function<void(const StreamNode &)> &fn) const {
   for (const auto &entry : nodes_) {
     if (entry.second->have_info) {
@@ -94,9 +104,6 @@ void Registry::on_global(void *data, uint32_t id, uint32_t permissions, const ch
   if (std::strcmp(type, PW_TYPE_INTERFACE_Client) == 0) {
     Client &client = self->clients_[id];
     client.sec_pid = parse_u32(spa_dict_lookup(props, PW_KEY_SEC_PID));
-    client.app_pid = parse_u32(spa_dict_lookup(props, PW_KEY_APP_PROCESS_ID));
-    read_string(props, PW_KEY_APP_PROCESS_BINARY, &client.app_binary);
-    read_string(props, PW_KEY_CLIENT_API, &client.api);
     self->resolve_pending();
   } else if (std::strcmp(type, PW_TYPE_INTERFACE_Node) == 0) {
     const char *media_class = spa_dict_lookup(props, PW_KEY_MEDIA_CLASS);
@@ -195,6 +202,8 @@ void Registry::on_node_info(void *data, const struct pw_node_info *info) {
     read_string(info->props, PW_KEY_APP_NAME, &record.app_name);
     read_string(info->props, PW_KEY_APP_PROCESS_BINARY, &record.app_binary);
     read_string(info->props, PW_KEY_CLIENT_API, &record.client_api);
+    read_string(info->props, "pulse.server.type", &record.pulse_server_type);
+    read_string(info->props, PW_KEY_APP_PROCESS_MACHINE_ID, &record.machine_id);
   }
   node->have_info = true;
   self->resolve(*node);
@@ -217,15 +226,17 @@ void Registry::remove_node(Node *node) {
   destroy_node(node);
 }
 
-// Whose stream is it? The kernel's word first: a native client's Client carries
-// pipewire.sec.pid, the pid the daemon read from the socket (in the daemon's pid namespace,
-// the host's), which wins over any pid the client reported. A PulseAudio client's Client is
-// pipewire-pulse (its sec.pid is pipewire-pulse's own), so its stream's process is the one it
-// reported (application.process.id, on the node or its Client), and a sandboxed client
-// reports the pid it has in its own namespace: that is mapped to a host pid with its binary,
-// never taken as is (proc_identity.h). Left unresolved while its Client global has not been
-// seen (it comes first, normally), until the registry is settled; once resolved, every
-// listener hears of it (and a backend decides whether it captures it).
+// Whose stream is it? The kernel's word: a client's Client carries pipewire.sec.pid, the pid
+// the daemon read from the socket (in the daemon's pid namespace, the host's), and no client
+// can set it. That wins over any application.process.id a client reports, but for a
+// PulseAudio client: its Client is pipewire-pulse (its sec.pid is that daemon's, by whose
+// comm this is checked: client.api is the client's own word), so its stream's process is the
+// one it reported, on this machine (pulse.server.type "unix", its machine id ours), and a
+// sandboxed client reports the pid it has in its own namespace: that is mapped to a host pid
+// with its binary, never taken as is (proc_identity.h). A stream none of this names is
+// nobody's. Left unresolved while its Client global has not been seen (it comes first,
+// normally), until the registry is settled; once resolved, every listener hears of it (and a
+// backend decides whether it captures it).
 void Registry::resolve(Node &node, bool settled) {
   StreamNode &record = node.record;
   const Client *client = nullptr;
@@ -237,24 +248,28 @@ void Registry::resolve(Node &node, bool settled) {
       return;
     }
   }
-  const bool pulse = record.client_api == "pipewire-pulse" ||
-                     (client != nullptr && client->api == "pipewire-pulse");
-  const uint32_t reported = record.app_pid != 0 ? record.app_pid
-                            : client != nullptr ? client->app_pid
-                                                : 0;
-  const std::string binary = !record.app_binary.empty() ? record.app_binary
-                             : client != nullptr        ? client->app_binary
-                                                        : std::string();
-  if (!pulse && client != nullptr && client->sec_pid != 0) {
-    record.pid = client->sec_pid;
-    record.identity = "kernel pid " + std::to_string(record.pid);
-    if (reported != 0 && reported != record.pid) {
-      record.identity += " (it reported " + std::to_string(reported) + ")";
+  const uint32_t kernel_pid = client != nullptr ? client->sec_pid : 0;
+  const bool via_pulse = record.client_api == "pipewire-pulse" && kernel_pid != 0 &&
+                         proc::comm(kernel_pid) == "pipewire-pulse";
+  record.pid = 0;
+  if (kernel_pid == 0) {
+    record.identity = "its client's kernel pid is not visible";
+  } else if (!via_pulse) {
+    record.pid = kernel_pid;
+    record.identity = "kernel pid " + std::to_string(kernel_pid);
+    if (record.app_pid != 0 && record.app_pid != kernel_pid) {
+      record.identity += " (it reported " + std::to_string(record.app_pid) + ")";
     }
-  } else if (reported != 0) {
+  } else if (record.pulse_server_type == "tcp" ||
+             (!record.machine_id.empty() && record.machine_id != proc::machine_id())) {
+    record.identity = "a PulseAudio client of another machine";
+  } else if (record.app_pid == 0) {
+    record.identity = "a PulseAudio client that gave no pid";
+  } else {
+    const std::string &binary = record.app_binary;
     std::vector<uint32_t> candidates;
-    record.pid = proc::map_reported_pid(reported, binary, &candidates);
-    record.identity = "reported pid " + std::to_string(reported) + " of '" + binary + "'";
+    record.pid = proc::map_reported_pid(record.app_pid, binary, &candidates);
+    record.identity = "reported pid " + std::to_string(record.app_pid) + " of '" + binary + "'";
     if (candidates.empty()) {
       record.identity +=
           binary.empty() ? ": no binary to tell which process it is" : ": no such process here";
@@ -263,12 +278,9 @@ void Registry::resolve(Node &node, bool settled) {
       for (uint32_t candidate : candidates) {
         record.identity += " " + std::to_string(candidate);
       }
-    } else if (record.pid != reported) {
+    } else if (record.pid != record.app_pid) {
       record.identity += " in a pid namespace: host pid " + std::to_string(record.pid);
     }
-  } else {
-    record.pid = 0;
-    record.identity = "no pid given";
   }
   record.resolved = true;
   for (RegistryListener *listener : listeners_) {

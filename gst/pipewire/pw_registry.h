@@ -24,15 +24,17 @@ namespace pipewire {
 struct StreamNode {
   uint32_t id = 0;
   uint32_t client_id = 0;
-  uint32_t app_pid = 0;       // application.process.id, as the node reported it (0: none)
-  bool resolved = false;      // `pid` is known (0: no process could be named)
-  uint32_t pid = 0;           // whose stream it is (Registry::resolve)
-  std::string identity;       // how `pid` was found, for the log
-  std::string name;           // node.name
-  std::string app_name;       // application.name ("" when not given)
-  std::string app_binary;     // application.process.binary ("" when not given)
-  std::string client_api;     // client.api ("pipewire-pulse" for PulseAudio clients)
-  uint64_t last_port_ns = 0;  // when its latest output port appeared
+  uint32_t app_pid = 0;           // application.process.id, as the node reported it (0: none)
+  bool resolved = false;          // `pid` is known (0: no process could be named)
+  uint32_t pid = 0;               // whose stream it is (Registry::resolve)
+  std::string identity;           // how `pid` was found, for the log
+  std::string name;               // node.name
+  std::string app_name;           // application.name ("" when not given)
+  std::string app_binary;         // application.process.binary ("" when not given)
+  std::string client_api;         // client.api ("pipewire-pulse" for PulseAudio clients)
+  std::string pulse_server_type;  // pulse.server.type ("unix", "tcp"; PulseAudio clients)
+  std::string machine_id;         // application.process.machine-id ("" when not given)
+  uint64_t last_port_ns = 0;      // when its latest output port appeared
 };
 
 struct Port {
@@ -87,13 +89,15 @@ class Registry {
   void for_each_stream_node(const std::function<void(const StreamNode &)> &fn) const;
   // Every port, by id.
   const std::map<uint32_t, Port> &ports() const { return ports_; }
+  // Whether any Client is known, and whether one has this kernel pid.
+  bool has_clients() const { return !clients_.empty(); }
+  bool has_client_with_pid(uint32_t pid) const;
 
  private:
+  // (A Client global carries few properties in 0.3.65: the pipewire.sec.* ones, which no
+  // client can set, are what is read of it.)
   struct Client {
     uint32_t sec_pid = 0;  // pipewire.sec.pid: the kernel's, from the socket
-    uint32_t app_pid = 0;  // application.process.id: what the client said
-    std::string app_binary;
-    std::string api;  // client.api
   };
   // A stream node in the cache: its record and its bound proxy.
   struct Node {

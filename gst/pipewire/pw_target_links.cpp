@@ -117,9 +117,13 @@ void TargetLinks::publish_streams() {
 }
 
 void TargetLinks::unlink_node(uint32_t node_id) {
+  destroy_links_if([node_id](const Link &link) { return link.out_node == node_id; });
+}
+
+void TargetLinks::destroy_links_if(const std::function<bool(const Link &)> &which) {
   bool changed = false;
   for (auto it = links_.begin(); it != links_.end();) {
-    if (it->second->out_node == node_id) {
+    if (which(*it->second)) {
       destroy_link(it->second);
       it = links_.erase(it);
       changed = true;
@@ -156,19 +160,7 @@ void TargetLinks::on_port_added(const Port &port) {
 
 void TargetLinks::on_port_removed(uint32_t id) {
   // The server removed the port's links with it; forget ours.
-  bool changed = false;
-  for (auto it = links_.begin(); it != links_.end();) {
-    if (it->first.first == id || it->first.second == id) {
-      destroy_link(it->second);
-      it = links_.erase(it);
-      changed = true;
-    } else {
-      ++it;
-    }
-  }
-  if (changed) {
-    publish_link_count();
-  }
+  destroy_links_if([id](const Link &link) { return link.out_port == id || link.in_port == id; });
 }
 
 void TargetLinks::on_own_node(uint32_t id) {

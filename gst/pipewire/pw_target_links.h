@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <utility>
@@ -94,6 +95,7 @@ class TargetLinks {
   bool captures(const StreamNode &node) const;
   void count_stream(bool captured);
   void unlink_node(uint32_t node_id);
+  void destroy_links_if(const std::function<bool(const Link &)> &which);
   void publish_streams();
   void make_link(uint32_t out_port, uint32_t out_node, uint32_t in_port);
   static void on_link_bound(void *data, uint32_t global_id);

@@ -5,6 +5,7 @@
 // Fixture and environment: pw_fixture.h.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -80,6 +81,9 @@ class FollowingTest : public PipeWireBackendTest {
     }
     return out;
   }
+
+  // Captured by its pid: its tone and none of the others.
+  void expect_only_own_tone(Child *target, double freq, const std::vector<double> &others);
 
   static std::string unique(const char *stem) {
     return std::string(stem) + std::to_string(getpid() % 100000);
@@ -244,15 +248,30 @@ TEST_F(FollowingTest, TheKernelsPidWinsOverTheOneAClientClaims) {
   Child *honest = play({"--freq", "1000"});
   // It says it is the honest one's; its Client's pipewire.sec.pid (the kernel's) says not.
   Child *liar = play({"--freq", "440", "--claim-pid", std::to_string(honest->pid())});
-  for (Child *target : {honest, liar}) {
+  // And one that says, besides, that it is a PulseAudio client (whose reported pid would
+  // count): its Client is not pipewire-pulse, so that is not believed either.
+  setenv("PIPEWIRE_PROPS", "{ client.api=pipewire-pulse application.process.binary=tone_player }",
+         1);
+  Child *pretender = play({"--freq", "660", "--claim-pid", std::to_string(honest->pid())});
+  unsetenv("PIPEWIRE_PROPS");
+  expect_only_own_tone(honest, 1000, {440, 660});
+  expect_only_own_tone(liar, 440, {1000, 660});
+  expect_only_own_tone(pretender, 660, {1000, 440});
+}
+
+void FollowingTest::expect_only_own_tone(Child *target, double freq,
+                                         const std::vector<double> &others) {
+  {
     PipeWireBackend backend(test_logger());
     RecordingSink &sink = new_sink(config_of().format);
     TargetSpec spec;
     spec.pid = static_cast<uint32_t>(target->pid());
     ASSERT_NO_FATAL_FAILURE(start_capture(backend, spec, sink, config_of()));
     const size_t begin = capture_with_links(backend, sink, 2, 0.5);
-    expect_tone(sink, target == honest ? 1000 : 440, begin, 24000, "its own stream");
-    expect_absent(sink, target == honest ? 440 : 1000, begin, 24000, "the other's stream");
+    expect_tone(sink, freq, begin, 24000, "its own stream");
+    for (double other : others) {
+      expect_absent(sink, other, begin, 24000, "another's stream");
+    }
     backend.close();
   }
 }
@@ -269,6 +288,34 @@ TEST(ProcIdentity, AReportedPidIsTheProcessThatRunsTheReportedBinary) {
   EXPECT_EQ(proc::map_reported_pid(self, "procaudio-not-this-one", &candidates), 0u);
   EXPECT_TRUE(candidates.empty());
   EXPECT_EQ(proc::map_reported_pid(self, "", &candidates), 0u);
+}
+
+TEST(ProcIdentity, ATruncatedCommIsNotAnotherLongName) {
+  // The kernel keeps 15 characters of a name: "procaudio-longe" is the comm of a process
+  // named "procaudio-longer-name" and of one named "procaudio-longest-name-of-all".
+  int named[2];
+  ASSERT_EQ(pipe(named), 0);
+  const pid_t child = fork();
+  if (child == 0) {
+    prctl(PR_SET_NAME, "procaudio-longer-name");
+    const char done = 1;
+    (void)!write(named[1], &done, 1);  // named now
+    pause();
+    _exit(0);
+  }
+  ASSERT_GT(child, 0);
+  close(named[1]);
+  EXPECT_TRUE(wait_readable(named[0], 5000));
+  close(named[0]);
+  const auto pid = static_cast<uint32_t>(child);
+  ASSERT_EQ(proc::comm(pid), "procaudio-longe");
+  EXPECT_TRUE(proc::has_name(pid, "procaudio-longe"));
+  // Its executable and command line are this test's: neither says the rest of the name.
+  EXPECT_FALSE(proc::has_name(pid, "procaudio-longer-name"));
+  EXPECT_FALSE(proc::has_name(pid, "procaudio-longest-name-of-all"));
+  EXPECT_TRUE(proc::has_name(pid, proc::exe_basename(pid)));
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
 }
 
 TEST(ProcIdentity, AncestorsByName) {

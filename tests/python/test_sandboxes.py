@@ -3,6 +3,7 @@ each in a pid namespace of its own (as Flatpak apps run), are captured by their 
 their name, and by include-tree from the namespace's parent, and never by the number they
 have inside it. A distractor on the host plays throughout."""
 import shutil
+import subprocess
 import wave
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 
 from conftest import run_capture
 from pw_session import TONE_PLAYER
-from sandbox import Sandboxed
+from sandbox import Sandboxed, unshare_prefix
 from wav_analysis import RATE, level_dbfs
 
 CAPS = "audio/x-raw,format=F32LE,rate=48000,channels=2"
@@ -111,3 +112,17 @@ def test_two_sandboxed_clients_that_look_alike_are_not_guessed(pw_session, sandb
     assert_silent(capture(f"pid={a.pid}"))
     assert_silent(capture(f"pid={b.pid}"))
     assert_silent(capture(f"process-name={name}"))
+
+
+def test_a_capture_inside_a_pid_namespace_of_its_own_refuses_to_guess(pw_session, tmp_path):
+    # The element itself sandboxed, talking to the host's daemon: the daemon's pids are not
+    # this namespace's, so it says so instead of capturing whatever the numbers name here.
+    pipeline = [shutil.which("gst-launch-1.0"), "pipewireprocsrc", "mode=exclude-tree",
+                "num-buffers=5", "!", "fakesink"]
+    outside = subprocess.run(pipeline, capture_output=True, text=True, timeout=60)
+    assert outside.returncode == 0, outside.stdout + outside.stderr  # where the daemon runs
+    result = subprocess.run(unshare_prefix() + pipeline, capture_output=True, text=True,
+                            timeout=60)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "another pid namespace than the PipeWire daemon" in output, output
