@@ -48,3 +48,37 @@ def read_wav(path):
 def audible(x, threshold=1e-3):
     """Where `x` is louder than digital near-silence."""
     return np.abs(x) > threshold
+
+
+def glitches(x, tones, amplitude=0.5, rate=RATE):
+    """Sample indexes where `x` steps further than a sum of sines at `tones` Hz (each at most
+    `amplitude`) can between two samples: a dropout, a repeat or a splice. A glitch splatters
+    energy over the whole spectrum, so a leak must be judged away from glitches."""
+    bound = sum(2 * amplitude * np.sin(np.pi * f / rate) for f in tones) * 1.05 + 1e-3
+    return np.flatnonzero(np.abs(np.diff(x)) > bound) + 1
+
+
+def longest_clean_span(x, tones, amplitude=0.5, rate=RATE, margin_s=0.005):
+    """The longest part of `x` at least `margin_s` away from any glitch."""
+    margin = int(margin_s * rate)
+    cuts = glitches(x, tones, amplitude, rate)
+    starts = np.concatenate(([0], cuts + margin))
+    ends = np.concatenate((cuts - margin, [x.size]))
+    best = int(np.argmax(ends - starts))
+    return x[max(starts[best], 0):max(ends[best], 0)], cuts.size
+
+
+def assert_only(x, present, absent, played_db, amplitude=0.5, rate=RATE, min_clean_s=0.5):
+    """Each tone in `present` is there at about `played_db`, and none in `absent` leaks in
+    (below -80 dBFS). Leaks are judged on the longest glitch-free span, so that a player
+    starved on a loaded machine does not pass for a leak; a real leak is there throughout."""
+    for f in present:
+        assert level_dbfs(x, f, rate) >= played_db - 10, \
+            f"{f} Hz missing: {level_dbfs(x, f, rate):.1f} dBFS"
+    clean, count = longest_clean_span(x, present, amplitude, rate)
+    assert clean.size >= min_clean_s * rate, \
+        f"{count} glitches leave no glitch-free {min_clean_s} s (longest {clean.size / rate:.3f} s)"
+    for f in absent:
+        level = level_dbfs(clean, f, rate)
+        assert level <= -80, (f"{f} Hz leaked in: {level:.1f} dBFS over a glitch-free "
+                              f"{clean.size / rate:.2f} s ({count} glitches elsewhere)")
