@@ -41,19 +41,21 @@ void install_properties(GObjectClass *gobject_class) {
                                               GST_PARAM_MUTABLE_READY);
   g_object_class_install_property(
       gobject_class, PROP_PID,
-      g_param_spec_uint("pid", "Process ID",
-                        "Process whose audio to capture (0 = none). Checked when the element "
-                        "goes to PAUSED: a pid that does not exist fails that state change. "
-                        "Set this or process-name, not both. With neither, include-tree fails "
-                        "to start rather than capture more than asked",
-                        0, G_MAXINT32, 0, flags));
+      // Signed, so that a negative value reaches the element and fails the start: GObject
+      // would refuse it for an unsigned property and leave 0, which means "no target".
+      g_param_spec_int("pid", "Process ID",
+                       "Process whose audio to capture (0 = none). Checked when the element "
+                       "goes to PAUSED: a pid that does not exist, or a negative one, fails "
+                       "that state change. Set this or process-name, not both. With neither, "
+                       "include-tree fails to start rather than capture more than asked",
+                       G_MININT, G_MAXINT, 0, flags));
   g_object_class_install_property(
       gobject_class, PROP_PROCESS_NAME,
       g_param_spec_string("process-name", "Process name",
                           "Executable name of the process to capture (e.g. \"firefox\", "
                           "\"chrome.exe\"), resolved when the element goes to PAUSED; several "
                           "matches pick the oldest. With on-target-exit=wait it need not run "
-                          "yet. Set this or pid, not both",
+                          "yet. Set this or pid, not both; an empty name fails to start",
                           nullptr, flags));
   g_object_class_install_property(
       gobject_class, PROP_MODE,
@@ -110,11 +112,12 @@ void install_properties(GObjectClass *gobject_class) {
 bool set_setting(Settings &settings, guint prop_id, const GValue *value) {
   switch (prop_id) {
     case PROP_PID:
-      settings.pid = g_value_get_uint(value);
+      settings.pid = g_value_get_int(value);
       return true;
     case PROP_PROCESS_NAME: {
       const gchar *name = g_value_get_string(value);
       settings.process_name = name != nullptr ? name : "";
+      settings.process_name_set = name != nullptr;
       return true;
     }
     case PROP_MODE:
@@ -140,11 +143,11 @@ bool set_setting(Settings &settings, guint prop_id, const GValue *value) {
 bool get_setting(const Settings &settings, guint prop_id, GValue *value) {
   switch (prop_id) {
     case PROP_PID:
-      g_value_set_uint(value, settings.pid);
+      g_value_set_int(value, settings.pid);
       return true;
     case PROP_PROCESS_NAME:
       g_value_set_string(value,
-                         settings.process_name.empty() ? nullptr : settings.process_name.c_str());
+                         settings.process_name_set ? settings.process_name.c_str() : nullptr);
       return true;
     case PROP_MODE:
       g_value_set_enum(value, static_cast<gint>(settings.mode));
@@ -168,7 +171,7 @@ bool get_setting(const Settings &settings, guint prop_id, GValue *value) {
 
 TargetSpec target_of(const Settings &settings) {
   TargetSpec target;
-  target.pid = settings.pid;
+  target.pid = settings.pid > 0 ? static_cast<uint32_t>(settings.pid) : 0;
   target.process_name = settings.process_name;
   target.mode = settings.mode;
   target.on_exit = settings.on_exit;
@@ -176,6 +179,20 @@ TargetSpec target_of(const Settings &settings) {
 }
 
 CaptureError check_settings(const Settings &settings) {
+  // A value given but unusable must fail, not read as "not set": with mode=exclude-tree "not
+  // set" means every process but this one.
+  if (settings.pid < 0) {
+    return {ErrorKind::kInvalidSettings,
+            "pid " + std::to_string(settings.pid) +
+                " is not a process id: give the pid of the process to capture, or 0 for none.",
+            "GstProcAudioSrc: negative pid"};
+  }
+  if (settings.process_name_set && settings.process_name.empty()) {
+    return {ErrorKind::kInvalidSettings,
+            "process-name is empty: give the executable's name (e.g. process-name=firefox), or "
+            "leave process-name unset.",
+            "GstProcAudioSrc: process-name set to \"\""};
+  }
   if (settings.buffer_time_us < settings.latency_time_us) {
     return {ErrorKind::kInvalidSettings,
             "buffer-time (" + std::to_string(settings.buffer_time_us) +

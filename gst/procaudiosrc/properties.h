@@ -29,8 +29,9 @@ enum SrcProperty : guint {
 
 // What a user can set; the element reads it under its object lock and copies it at start.
 struct Settings {
-  guint pid = 0;
+  gint pid = 0;               // 0: not set; negative: given, and refused at start
   std::string process_name;
+  bool process_name_set = false;  // set, even to "" (refused at start), not left NULL
   TargetMode mode = TargetMode::kIncludeTree;
   OnTargetExit on_exit = OnTargetExit::kEos;
   bool reference_timestamp = false;

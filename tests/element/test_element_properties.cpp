@@ -23,7 +23,7 @@ using namespace element_testing;  // the fixture is these tests' vocabulary
 TEST(Properties, DefaultsMatchTheDesign) {
   GstElement *src = gst_element_factory_make("scriptedprocsrc", nullptr);
   ASSERT_NE(src, nullptr);
-  guint pid = 99;
+  gint pid = 99;
   gchar *name = nullptr;
   gint mode = -1, on_exit = -1;
   gboolean reference = TRUE;
@@ -31,7 +31,7 @@ TEST(Properties, DefaultsMatchTheDesign) {
   g_object_get(src, "pid", &pid, "process-name", &name, "mode", &mode, "on-target-exit", &on_exit,
                "reference-timestamp", &reference, "latency-time", &latency, "buffer-time", &buffer,
                nullptr);
-  EXPECT_EQ(pid, 0u);
+  EXPECT_EQ(pid, 0);
   EXPECT_EQ(name, nullptr);
   EXPECT_EQ(mode, 0);     // include-tree
   EXPECT_EQ(on_exit, 0);  // eos
@@ -58,8 +58,8 @@ TEST(Properties, DefaultsMatchTheDesign) {
 }
 
 TEST(Properties, NoTargetFailsClosedAndSaysHowToNameOne) {
-  // Nothing set, or a value GObject rejected (pid=-5 leaves pid at 0): never "everything".
-  for (const std::string props : {"mode=include-tree", "mode=include-tree pid=-5"}) {
+  // Nothing set (the default mode, or include-tree said explicitly): never "everything".
+  for (const std::string props : {"mode=include-tree", "pid=0"}) {
     auto s = scenario();
     WarningCatcher warnings;
     Capture c(s, "", props);
@@ -80,6 +80,27 @@ TEST(Properties, NoTargetFailsClosedAndSaysHowToNameOne) {
   c.pull();
   EXPECT_EQ(s->opens(), 1);
   EXPECT_FALSE(s->opened_target().has_target());
+}
+
+TEST(Properties, AValueGivenButUnusableFailsRatherThanReadingAsNone) {
+  // With exclude-tree, "none" is every process but this one: a negative pid or an empty name
+  // must fail the start, in either mode, before the backend is asked.
+  const std::pair<const char *, const char *> cases[] = {
+      {"pid=-5", "pid -5 is not a process id"},
+      {"pid=-5 mode=exclude-tree", "pid -5 is not a process id"},
+      {"process-name=\"\"", "process-name is empty"},
+      {"process-name=\"\" mode=exclude-tree", "process-name is empty"},
+  };
+  for (const auto &[props, words] : cases) {
+    auto s = scenario();
+    Capture c(s, "", props);
+    EXPECT_EQ(c.set_state(GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE) << props;
+    const ErrorInfo e = wait_error(c);
+    ASSERT_TRUE(e.found) << props;
+    EXPECT_EQ(e.code, GST_RESOURCE_ERROR_SETTINGS) << props;
+    EXPECT_TRUE(contains(e.message, words)) << props << ": " << e.message;
+    EXPECT_EQ(s->opens(), 0) << props << ": the backend was never asked";
+  }
 }
 
 TEST(Properties, WaitingNeedsAProcessNameAndIncludeTree) {
@@ -177,11 +198,11 @@ TEST(Properties, ChangingTheTargetWhileRunningIsRefused) {
   Capture c(s, "", "pid=10");
   ASSERT_NE(c.set_state(GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
   WarningCatcher warnings;
-  g_object_set(c.src(), "pid", 11u, nullptr);
+  g_object_set(c.src(), "pid", 11, nullptr);
   EXPECT_TRUE(contains(warnings.take(), "cannot change while the element is running"));
-  guint pid = 0;
+  gint pid = 0;
   g_object_get(c.src(), "pid", &pid, nullptr);
-  EXPECT_EQ(pid, 10u);
+  EXPECT_EQ(pid, 10);
 }
 
 // ---- Caps ----

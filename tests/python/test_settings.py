@@ -25,14 +25,37 @@ def test_no_target_fails_closed_and_says_how_to_name_one(pw_session):
     assert "include-tree" in debug
 
 
-def test_a_pid_gobject_rejects_does_not_widen_the_capture(pw_session):
-    # pid is unsigned: GObject refuses -5 with a warning and leaves pid at 0, no target.
+def test_a_negative_pid_fails_rather_than_reading_as_none(pw_session):
+    # "none" with exclude-tree would be every process but this one: the value must fail.
     src = Gst.ElementFactory.make("pipewireprocsrc", None)
+    src.set_property("pid", -5)
+    assert src.get_property("pid") == -5
+    for props in ("pid=-5", "pid=-5 mode=exclude-tree"):
+        message, debug = settings_error(props)
+        assert "pid -5 is not a process id" in message, message
+        assert "negative pid" in debug
+
+
+def test_an_empty_process_name_fails_rather_than_reading_as_none(pw_session):
+    src = Gst.ElementFactory.make("pipewireprocsrc", None)
+    assert src.get_property("process-name") is None
+    for props in ('process-name=""', 'process-name="" mode=exclude-tree'):
+        message, _ = settings_error(props)
+        assert "process-name is empty" in message, message
+    # Back to unset (NULL), it is "no target" again: include-tree refuses that too.
+    src.set_property("process-name", "")
+    assert src.get_property("process-name") == ""
+    src.set_property("process-name", None)
+    assert src.get_property("process-name") is None
+
+
+def test_a_pid_out_of_range_is_refused_where_it_is_given(pw_session):
+    src = Gst.ElementFactory.make("pipewireprocsrc", "src")
     with pytest.raises((TypeError, OverflowError, ValueError)):
-        src.set_property("pid", -5)
+        src.set_property("pid", 2**40)
     assert src.get_property("pid") == 0
-    message, _ = settings_error("pid=-5")
-    assert "No target to capture" in message
+    with pytest.raises(Exception):
+        Gst.parse_launch("pipewireprocsrc pid=99999999999 mode=exclude-tree ! fakesink")
 
 
 @pytest.mark.parametrize("props, words", [
