@@ -29,7 +29,7 @@ enum SrcProperty : guint {
 
 // What a user can set; the element reads it under its object lock and copies it at start.
 struct Settings {
-  gint pid = 0;               // 0: not set; negative: given, and refused at start
+  gint pid = 0;  // 0: not set; negative: given, and refused at start
   std::string process_name;
   bool process_name_set = false;  // set, even to "" (refused at start), not left NULL
   TargetMode mode = TargetMode::kIncludeTree;
