@@ -226,17 +226,25 @@ void CaptureEngine::on_target_state(const TargetState &state) {
     detached_ = false;
     timeline_->reattach();
   }
+  // From here on the stream is in this state: the audio the timeline has placed so far, up to
+  // the drained end of an exited target, came before it. After a re-attach the frames between
+  // this point and the new process's first packet are its silence, so they are "capturing".
+  const uint64_t offset = timeline_->next_offset();
   std::lock_guard<std::mutex> lock(mutex_);
   if (target_states_.size() >= kMaxTargetStates) {
     target_states_.erase(target_states_.begin());
   }
-  target_states_.push_back(state);
+  target_states_.push_back({offset, state});
 }
 
-std::vector<TargetState> CaptureEngine::take_target_states() {
+std::vector<CaptureEngine::OffsetState> CaptureEngine::take_target_states(uint64_t before_offset) {
   std::lock_guard<std::mutex> lock(mutex_);
-  std::vector<TargetState> states;
-  states.swap(target_states_);
+  auto reached = target_states_.begin();
+  while (reached != target_states_.end() && reached->offset < before_offset) {
+    ++reached;
+  }
+  std::vector<OffsetState> states(target_states_.begin(), reached);
+  target_states_.erase(target_states_.begin(), reached);
   return states;
 }
 

@@ -91,9 +91,17 @@ class CaptureEngine final : public CaptureSink {
   uint64_t stream_id() const { return stream_.load(); }
   // Records that a chunk read went downstream at `push_time_ns`.
   void note_pushed(const Chunk &chunk, uint64_t push_time_ns);
-  // The target states reported since the last call, oldest first (at most kMaxTargetStates:
-  // beyond that the oldest are dropped, the latest kept).
-  std::vector<TargetState> take_target_states();
+  // A target state and the stream offset (in frames) from which it holds: the frames written
+  // before it was reported belong to the state before.
+  struct OffsetState {
+    uint64_t offset = 0;
+    TargetState state;
+  };
+  // The target states, oldest first, that hold from before `before_offset`: those a chunk
+  // ending there has reached, so that a state is posted with the audio it describes and never
+  // ahead of it (UINT64_MAX: all, at the end). At most kMaxTargetStates are kept: beyond that
+  // the oldest are dropped, the latest kept.
+  std::vector<OffsetState> take_target_states(uint64_t before_offset);
   static constexpr size_t kMaxTargetStates = 64;
 
   // ---- Any thread ----
@@ -140,7 +148,7 @@ class CaptureEngine final : public CaptureSink {
   std::atomic<bool> ended_{false};
   std::atomic<bool> failed_{false};
   CaptureError error_;                      // guarded by mutex_
-  std::vector<TargetState> target_states_;  // guarded by mutex_
+  std::vector<OffsetState> target_states_;  // guarded by mutex_
   bool detached_ = false;  // producer: the target was waited for or exited since begin()
 
   struct Counters {

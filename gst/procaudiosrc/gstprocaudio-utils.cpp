@@ -153,13 +153,13 @@ bool audio_format_of(const GstAudioInfo &info, AudioFormat &format) {
   return true;
 }
 
-GstMessage *target_message(GstObject *src, const TargetState &state,
+GstMessage *target_message(GstObject *src, const TargetState &state, uint64_t offset,
                            const std::string &process_name) {
   GstStructure *s =
       gst_structure_new("procaudio-target", "state", G_TYPE_STRING, target_phase_name(state.phase),
                         "pid", G_TYPE_UINT, state.pid, "process-name", G_TYPE_STRING,
                         process_name.empty() ? nullptr : process_name.c_str(), "streams",
-                        G_TYPE_UINT, state.streams, nullptr);
+                        G_TYPE_UINT, state.streams, "offset", G_TYPE_UINT64, offset, nullptr);
   return gst_message_new_element(src, s);
 }
 

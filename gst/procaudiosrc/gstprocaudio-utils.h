@@ -47,8 +47,8 @@ GstCaps *fixate_to(GstCaps *caps, const AudioFormat &preferred);
 bool audio_format_of(const GstAudioInfo &info, AudioFormat &format);
 
 // The element message "procaudio-target": state (waiting, capturing, exited), pid,
-// process-name, streams.
-GstMessage *target_message(GstObject *src, const TargetState &state,
+// process-name, streams, and offset: the buffer offset (in frames) from which the state holds.
+GstMessage *target_message(GstObject *src, const TargetState &state, uint64_t offset,
                            const std::string &process_name);
 
 }  // namespace procaudio

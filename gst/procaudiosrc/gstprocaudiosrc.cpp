@@ -89,15 +89,17 @@ bool is_running(GstProcAudioSrc *self) {
   return STATE(self)->backend != nullptr;
 }
 
-// The target-state changes the backend reported since the last call, as element messages.
-void post_target_states(GstProcAudioSrc *self) {
+// The target-state changes that hold from before `before_offset`, as element messages: posted
+// as the chunk they apply to is pushed, not when the capture thread saw them, so that an
+// application never hears "exited" while the target's last audio is still on its way.
+void post_target_states(GstProcAudioSrc *self, uint64_t before_offset) {
   GstProcAudioSrcState *state = STATE(self);
-  for (const procaudio::TargetState &t : state->engine.take_target_states()) {
-    SRC_INFO(self, "target %s: pid %u, %u stream(s)", procaudio::target_phase_name(t.phase), t.pid,
-             t.streams);
+  for (const auto &[offset, t] : state->engine.take_target_states(before_offset)) {
+    SRC_INFO(self, "target %s: pid %u, %u stream(s), from offset %" G_GUINT64_FORMAT,
+             procaudio::target_phase_name(t.phase), t.pid, t.streams, offset);
     gst_element_post_message(
         GST_ELEMENT(self),
-        procaudio::target_message(GST_OBJECT(self), t, state->active.process_name));
+        procaudio::target_message(GST_OBJECT(self), t, offset, state->active.process_name));
   }
 }
 
@@ -416,7 +418,9 @@ static GstFlowReturn gst_proc_audio_src_create(GstPushSrc *pushsrc, GstBuffer **
     SRC_DEBUG(self, "paused: waiting for PLAYING to start a fresh stream");
   }
 
-  post_target_states(self);
+  post_target_states(self, status == procaudio::CaptureEngine::ReadStatus::kChunk
+                               ? chunk.offset + chunk.frames
+                               : UINT64_MAX);
   switch (status) {
     case procaudio::CaptureEngine::ReadStatus::kChunk:
       break;

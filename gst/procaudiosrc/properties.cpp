@@ -73,7 +73,8 @@ void install_properties(GObjectClass *gobject_class) {
                         "first starts, and captures the next process of that name (needs "
                         "process-name and include-tree). Every change is posted as an element "
                         "message \"procaudio-target\" (state: waiting, capturing, exited; pid; "
-                        "process-name; streams)",
+                        "process-name; streams; offset, the buffer offset it holds from), posted "
+                        "before the buffer it applies to",
                         GST_TYPE_PROC_AUDIO_ON_TARGET_EXIT,
                         static_cast<gint>(procaudio::OnTargetExit::kEos), flags));
   g_object_class_install_property(

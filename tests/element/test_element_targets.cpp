@@ -4,7 +4,9 @@
 #include <gst/gst.h>
 #include <gtest/gtest.h>
 
+#include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "capture_fixture.h"
@@ -79,6 +81,100 @@ TEST(Target, EveryStateChangeIsAMessageNamingTheApplication) {
     EXPECT_EQ(m[i].streams, streams[i]) << i;
     EXPECT_EQ(m[i].process_name, "zoom") << i;
   }
+}
+
+TEST(Target, EachStateIsPostedWithTheAudioItDescribesNotAhead) {
+  // The backend reports everything at once (unpaced), far ahead of a consumer that takes one
+  // buffer at a time: "exited" must not reach the application while the exited process's
+  // audio is still queued, nor "capturing" for the next process before its first buffer.
+  auto s = scenario();
+  s->state(Phase::kCapturing, 1001, 1)
+      .packets(40, {480})
+      .state(Phase::kExited, 1001, 0)
+      .state(Phase::kWaiting, 0, 0)
+      .idle(100 * kMs, 10 * kMs)
+      .state(Phase::kCapturing, 1002, 1)
+      .packets(40, {480})
+      .exit();
+  Capture c(s, "", "process-name=player on-target-exit=wait buffer-time=60000000", "max-buffers=1");
+  // What the streaming thread does, in its order: messages posted, buffers pushed.
+  struct Event {
+    bool message;
+    std::string state;
+    guint64 offset, offset_end;
+  };
+  struct Log {
+    std::mutex mutex;
+    std::vector<Event> events;
+  } log;
+  GstBus *bus = gst_element_get_bus(c.pipeline());
+  gst_bus_set_sync_handler(
+      bus,
+      [](GstBus *, GstMessage *msg, gpointer data) {
+        const GstStructure *st = gst_message_get_structure(msg);
+        if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ELEMENT &&
+            gst_structure_has_name(st, "procaudio-target")) {
+          auto *l = static_cast<Log *>(data);
+          guint64 offset = G_MAXUINT64;
+          gst_structure_get_uint64(st, "offset", &offset);
+          std::lock_guard<std::mutex> lock(l->mutex);
+          l->events.push_back({true, gst_structure_get_string(st, "state"), offset, 0});
+        }
+        return GST_BUS_PASS;
+      },
+      &log, nullptr);
+  GstPad *pad = gst_element_get_static_pad(c.src(), "src");
+  gst_pad_add_probe(
+      pad, GST_PAD_PROBE_TYPE_BUFFER,
+      [](GstPad *, GstPadProbeInfo *info, gpointer data) {
+        auto *l = static_cast<Log *>(data);
+        GstBuffer *b = GST_PAD_PROBE_INFO_BUFFER(info);
+        std::lock_guard<std::mutex> lock(l->mutex);
+        l->events.push_back({false, "", GST_BUFFER_OFFSET(b), GST_BUFFER_OFFSET_END(b)});
+        return GST_PAD_PROBE_OK;
+      },
+      &log, nullptr);
+  gst_object_unref(pad);
+  ASSERT_NE(c.set_state(GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  const std::vector<Buf> bufs = c.pull();
+  c.set_state(GST_STATE_NULL);
+  gst_bus_set_sync_handler(bus, nullptr, nullptr, nullptr);
+  gst_object_unref(bus);
+
+  std::vector<std::pair<std::string, guint64>> states;
+  guint64 pushed_end = 0;  // offset_end of the last buffer pushed before
+  for (size_t i = 0; i < log.events.size(); ++i) {
+    const Event &e = log.events[i];
+    if (!e.message) {
+      pushed_end = e.offset_end;
+      continue;
+    }
+    states.emplace_back(e.state, e.offset);
+    // Not behind: every buffer pushed before it ends at or before where the state holds...
+    EXPECT_LE(pushed_end, e.offset) << e.state << " posted behind its audio";
+    // ...and not ahead: the next buffer pushed is the one it holds in.
+    size_t next = i + 1;
+    while (next < log.events.size() && log.events[next].message) {
+      ++next;
+    }
+    ASSERT_LT(next, log.events.size()) << e.state << ": no buffer after it";
+    EXPECT_LE(log.events[next].offset, e.offset) << e.state << " posted behind its audio";
+    EXPECT_GT(log.events[next].offset_end, e.offset) << e.state << " posted ahead of its audio";
+  }
+  // The exited process's 40 packets of 480 frames came before "exited"; the next process's
+  // "capturing" holds from the end of the wait, which the GAP buffers filled.
+  ASSERT_EQ(states.size(), 4u);
+  EXPECT_EQ(states[0], std::make_pair(std::string("capturing"), guint64{0}));
+  EXPECT_EQ(states[1], std::make_pair(std::string("exited"), guint64{40 * 480}));
+  EXPECT_EQ(states[2], std::make_pair(std::string("waiting"), guint64{40 * 480}));
+  EXPECT_EQ(states[3].first, "capturing");
+  EXPECT_GT(states[3].second, guint64{40 * 480});
+  size_t first_of_second = 0;
+  while (first_of_second < bufs.size() && bufs[first_of_second].offset < states[3].second) {
+    ++first_of_second;
+  }
+  ASSERT_LT(first_of_second, bufs.size());
+  EXPECT_TRUE(bufs[first_of_second - 1].gap);
 }
 
 TEST(Target, AReattachmentIsOneDiscontAndPtsNeverStepsBack) {

@@ -56,6 +56,7 @@ class Recorder:
                 self.targets.append({"state": s.get_value("state"), "pid": s.get_value("pid"),
                                      "process-name": s.get_value("process-name"),
                                      "streams": s.get_value("streams"), "at": self._now(),
+                                     "offset": s.get_value("offset"),
                                      "buffers": len(self.buffers)})
             elif msg.type == Gst.MessageType.ERROR:
                 self.errors.append(msg.parse_error())
@@ -194,6 +195,12 @@ def test_an_application_is_followed_across_restarts(pw_session, players, tmp_pat
     assert disconts[2] >= rec.targets[i_second]["buffers"] and not gap[disconts[2]]
     assert all(gap[disconts[1] - 1::-1][:1]) and all(gap[disconts[2] - 1::-1][:1])
     assert stats.get_value("reattachments") == 2
+    # Each state holds from an offset on the buffers' timeline: a process's "capturing" from
+    # before its first sound (the DISCONT), its "exited" from after its last.
+    assert rec.targets[i_first]["offset"] <= buffers[disconts[1]][2]
+    assert rec.targets[i_second]["offset"] <= buffers[disconts[2]][2]
+    last_of_first = max(b[3] for b, g in zip(buffers[:disconts[2]], gap) if not g)
+    assert rec.targets[i_exit]["offset"] >= last_of_first, (rec.targets[i_exit], last_of_first)
     assert stats.get_value("frames-dropped") == 0
     # Each process heard within 200 ms of its stream appearing.
     for streaming, d in ((first_streaming, disconts[1]), (second_streaming, disconts[2])):
