@@ -125,8 +125,10 @@ TEST_F(WasapiElement, Properties) {
     const char *name;
     GType type;
   } expected[] = {
-      {"pid", G_TYPE_UINT},           {"process-name", G_TYPE_STRING},
-      {"latency-time", G_TYPE_INT64}, {"buffer-time", G_TYPE_INT64},
+      {"pid", G_TYPE_INT},
+      {"process-name", G_TYPE_STRING},
+      {"latency-time", G_TYPE_INT64},
+      {"buffer-time", G_TYPE_INT64},
       {"stats", GST_TYPE_STRUCTURE},
   };
   for (const Expected &e : expected) {
@@ -138,13 +140,13 @@ TEST_F(WasapiElement, Properties) {
   ASSERT_NE(mode, nullptr);
   EXPECT_TRUE(G_IS_PARAM_SPEC_ENUM(mode));
 
-  guint pid = 99;
+  gint pid = 99;  // signed: a negative pid reaches the element and fails its start
   gchar *name = nullptr;
   gint64 latency = 0, buffer = 0;
   GstStructure *stats = nullptr;
   g_object_get(element, "pid", &pid, "process-name", &name, "latency-time", &latency, "buffer-time",
                &buffer, "stats", &stats, nullptr);
-  EXPECT_EQ(pid, 0u);
+  EXPECT_EQ(pid, 0);
   EXPECT_EQ(name, nullptr);
   EXPECT_EQ(latency, 10000);
   EXPECT_EQ(buffer, 200000);
@@ -314,7 +316,7 @@ TEST_F(WasapiElement, NoTargetFailsClosed) {
 TEST_F(WasapiElement, FailedStartCanBeRetried) {
   GstElement *element = gst_element_factory_make("wasapiprocsrc", nullptr);
   ASSERT_NE(element, nullptr);
-  g_object_set(element, "pid", unused_pid(), nullptr);
+  g_object_set(element, "pid", static_cast<gint>(unused_pid()), nullptr);
   for (int i = 0; i < 3; ++i) {
     EXPECT_EQ(gst_element_set_state(element, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE);
     EXPECT_EQ(gst_element_set_state(element, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
