@@ -4,6 +4,7 @@
 #include <mutex>
 #include <string>
 
+#include "com_object.h"
 #include "com_thread.h"
 #include "hresult.h"
 #include "unique_handle.h"
@@ -209,8 +210,8 @@ CaptureError ProcessLoopbackActivator::activate_here(const LoopbackTarget &targe
   }
 
   auto *raw_handler = new CompletionHandler(target);
-  ComPtr<IActivateAudioInterfaceCompletionHandler> handler;
-  handler.Attach(raw_handler);
+  ComPtr<IActivateAudioInterfaceCompletionHandler> handler =
+      adopt<IActivateAudioInterfaceCompletionHandler>(raw_handler);
   if (raw_handler->done_event() == nullptr) {
     return win32_error(ErrorKind::kFailed, "Could not create an event for audio activation.",
                        "CreateEventW", GetLastError());

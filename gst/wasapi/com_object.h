@@ -6,6 +6,7 @@
 #include <windows.h>
 // (windows.h first)
 #include <unknwn.h>
+#include <wrl/client.h>
 
 #include <atomic>
 
@@ -45,6 +46,16 @@ class ComObject : public Interface {
  private:
   std::atomic<ULONG> refs_{1};
 };
+
+// A ComPtr that takes over `fresh`, a new object's one reference, without adding one. Not
+// ComPtr::Attach: mingw-w64's adds a reference where the Windows SDK's does not, and every
+// object made so would never be deleted (nor what it holds, an audio client say).
+template <typename T>
+Microsoft::WRL::ComPtr<T> adopt(T *fresh) {
+  Microsoft::WRL::ComPtr<T> owner;
+  *owner.GetAddressOf() = fresh;
+  return owner;
+}
 
 }  // namespace wasapi
 }  // namespace procaudio

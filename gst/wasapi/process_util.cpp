@@ -188,9 +188,9 @@ uint32_t ancestor_named(const std::vector<ProcessEntry> &processes, uint32_t pid
   return root;
 }
 
-uint32_t find_ancestor_named(uint32_t pid, const std::string &name) {
+uint32_t find_ancestor_named(uint32_t pid, const std::string &name, uint64_t *snapshot_time) {
   std::vector<ProcessEntry> processes;
-  if (list_processes(processes)) {
+  if (list_processes(processes, snapshot_time)) {
     return 0;
   }
   // Creation times only along the chain: opening every process would be slow.

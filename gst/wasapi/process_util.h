@@ -65,7 +65,11 @@ uint32_t ancestor_named(const std::vector<ProcessEntry> &processes, uint32_t pid
                         const std::wstring &wanted);
 
 // ancestor_named() on a fresh snapshot, with the creation times of `pid`'s ancestors read.
-uint32_t find_ancestor_named(uint32_t pid, const std::string &name);
+// `snapshot_time`, when given: the system time just before that snapshot (list_processes()),
+// for open_listed_process(): the process found may exit and its pid be reused before it is
+// opened.
+uint32_t find_ancestor_named(uint32_t pid, const std::string &name,
+                             uint64_t *snapshot_time = nullptr);
 
 // Every running process (Toolhelp32 snapshot; no creation times). `snapshot_time`, when
 // given: the system time (FILETIME units) just before the snapshot was taken.

@@ -166,7 +166,7 @@ CaptureError EndpointSessionManagers::start(std::vector<Manager> &now, Added add
   // Registered before listing: an endpoint that becomes active in between is queued (and
   // handed out once: `watched`).
   s.added = std::move(added);
-  s.notifications.Attach(new EndpointNotifications(impl_));
+  s.notifications = adopt<IMMNotificationClient>(new EndpointNotifications(impl_));
   hr = s.enumerator->RegisterEndpointNotificationCallback(s.notifications.Get());
   if (FAILED(hr)) {
     PA_DEBUG(s.log, "output devices added later will not be watched: %s",

@@ -7,7 +7,6 @@
 #include <mmdeviceapi.h>
 #include <wrl/client.h>
 
-#include <atomic>
 #include <map>
 #include <mutex>
 #include <vector>
@@ -38,10 +37,17 @@ SessionEvent::State state_of(AudioSessionState state) {
 
 }  // namespace
 
+// The audio service calls the notifications on its own threads, where Microsoft documents that
+// they must not wait or call the session API (registering from OnSessionCreated can deadlock).
+// They only queue what they learnt for `worker`; everything that registers, asks a session
+// about itself or reports to the callback runs there, one thing at a time, in order: a
+// session's state changes are delivered after the session itself.
 struct SessionWatch::Impl : std::enable_shared_from_this<SessionWatch::Impl> {
   explicit Impl(Logger l) : log(std::move(l)) {}
 
   Logger log;
+  std::shared_ptr<SessionManagerSource> source;  // set at construction
+  MtaWorker worker;                              // start() to stop()
 
   // Serializes the callback and guards everything below.
   std::mutex mutex;
@@ -51,7 +57,7 @@ struct SessionWatch::Impl : std::enable_shared_from_this<SessionWatch::Impl> {
   std::vector<ComPtr<IAudioSessionNotification>> notifiers;  // one per manager
   struct Watched {
     ComPtr<IAudioSessionControl2> control;
-    ComPtr<IAudioSessionEvents> events;
+    ComPtr<IAudioSessionEvents> events;  // registered with it; null if that was refused
   };
   std::map<std::wstring, Watched> sessions;
 
@@ -62,12 +68,13 @@ struct SessionWatch::Impl : std::enable_shared_from_this<SessionWatch::Impl> {
     }
   }
 
-  // A session to follow: its identity, its state now, and its state changes from here on.
+  // The worker's side of the notifications. A new session: its identity, its state now, and
+  // its state changes from here on.
   void watch(IAudioSessionControl *control);
+  // A watched session's news: reported; an expired session is unregistered and forgotten.
+  void deliver(const SessionEvent &event);
   // An output device's sessions: those there are, and new ones from its notifications.
   CaptureError watch_manager(const SessionManagerSource::Manager &manager);
-
-  std::shared_ptr<SessionManagerSource> source;  // set at construction
 };
 
 namespace {
@@ -78,11 +85,11 @@ class SessionEvents final : public ComObject<IAudioSessionEvents> {
       : watch_(std::move(watch)), id_(std::move(id)), pid_(pid) {}
 
   HRESULT STDMETHODCALLTYPE OnStateChanged(AudioSessionState state) override {
-    report(state_of(state));
+    queue(state_of(state));
     return S_OK;
   }
   HRESULT STDMETHODCALLTYPE OnSessionDisconnected(AudioSessionDisconnectReason) override {
-    report(SessionEvent::State::kExpired);
+    queue(SessionEvent::State::kExpired);
     return S_OK;
   }
   HRESULT STDMETHODCALLTYPE OnDisplayNameChanged(LPCWSTR, LPCGUID) override { return S_OK; }
@@ -94,9 +101,12 @@ class SessionEvents final : public ComObject<IAudioSessionEvents> {
   HRESULT STDMETHODCALLTYPE OnGroupingParamChanged(LPCGUID, LPCGUID) override { return S_OK; }
 
  private:
-  void report(SessionEvent::State state) {
+  void queue(SessionEvent::State state) {
     if (auto watch = watch_.lock()) {
-      watch->report({id_, pid_, state});
+      // The worker is joined before Impl goes: the raw pointer outlives the queued work.
+      SessionWatch::Impl *impl = watch.get();
+      const SessionEvent event{id_, pid_, state};
+      impl->worker.post([impl, event] { impl->deliver(event); });
     }
   }
 
@@ -109,8 +119,12 @@ class SessionNotifier final : public ComObject<IAudioSessionNotification> {
  public:
   explicit SessionNotifier(std::weak_ptr<SessionWatch::Impl> watch) : watch_(std::move(watch)) {}
   HRESULT STDMETHODCALLTYPE OnSessionCreated(IAudioSessionControl *control) override {
-    if (auto watch = watch_.lock()) {
-      watch->watch(control);
+    auto watch = watch_.lock();
+    if (watch && control != nullptr) {
+      // A reference of the worker's own (the caller's ends with this call), released there.
+      ComPtr<IAudioSessionControl> held(control);
+      SessionWatch::Impl *impl = watch.get();
+      impl->worker.post([impl, held] { impl->watch(held.Get()); });
     }
     return S_OK;
   }
@@ -134,30 +148,55 @@ void SessionWatch::Impl::watch(IAudioSessionControl *control) {
   }
   const std::wstring id = raw_id;
   CoTaskMemFree(raw_id);
+  {
+    // A session that starts while the devices are listed is both listed and announced: it
+    // is watched (and registered with) once.
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!running || sessions.count(id) != 0) {
+      return;
+    }
+  }
   DWORD pid = 0;
   control2->GetProcessId(&pid);  // AUDCLNT_S_NO_SINGLE_PROCESS / the system session: 0
-  AudioSessionState state = AudioSessionStateExpired;
-  control2->GetState(&state);
-  ComPtr<IAudioSessionEvents> events;
-  events.Attach(new SessionEvents(weak_from_this(), id, pid));
-  // Outside the lock: the audio service may be calling one of our callbacks meanwhile.
+  ComPtr<IAudioSessionEvents> events =
+      adopt<IAudioSessionEvents>(new SessionEvents(weak_from_this(), id, pid));
   const HRESULT hr = control2->RegisterAudioSessionNotification(events.Get());
   if (FAILED(hr)) {
     PA_DEBUG(log, "session of pid %lu: no state notifications (%s)",
              static_cast<unsigned long>(pid), format_hresult(hr).c_str());
     events.Reset();
   }
+  // Read after registering: a change from here on is queued behind this report, so the last
+  // state reported is the session's.
+  AudioSessionState state = AudioSessionStateExpired;
+  control2->GetState(&state);
   {
     std::lock_guard<std::mutex> lock(mutex);
-    if (!running) {
-      if (events) {
-        control2->UnregisterAudioSessionNotification(events.Get());
-      }
-      return;
-    }
     sessions[id] = {control2, events};
   }
   report({id, static_cast<uint32_t>(pid), state_of(state)});
+}
+
+void SessionWatch::Impl::deliver(const SessionEvent &event) {
+  Watched gone;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = sessions.find(event.id);
+    if (!running || it == sessions.end()) {
+      return;  // news of a session that expired already (disconnected, then expired)
+    }
+    if (event.state == SessionEvent::State::kExpired) {
+      gone = std::move(it->second);
+      sessions.erase(it);
+    }
+    if (callback) {
+      callback(event);
+    }
+  }
+  // On the worker, not in the notification: unregistering there is the documented deadlock.
+  if (gone.events) {
+    gone.control->UnregisterAudioSessionNotification(gone.events.Get());
+  }
 }
 
 SessionWatch::SessionWatch(Logger log, std::shared_ptr<SessionManagerSource> managers)
@@ -171,8 +210,8 @@ SessionWatch::~SessionWatch() {
 }
 
 CaptureError SessionWatch::Impl::watch_manager(const SessionManagerSource::Manager &manager) {
-  ComPtr<IAudioSessionNotification> notifier;
-  notifier.Attach(new SessionNotifier(weak_from_this()));
+  ComPtr<IAudioSessionNotification> notifier =
+      adopt<IAudioSessionNotification>(new SessionNotifier(weak_from_this()));
   HRESULT hr = manager->RegisterSessionNotification(notifier.Get());
   if (FAILED(hr)) {
     return hresult_error(ErrorKind::kBackendUnavailable,
@@ -187,7 +226,8 @@ CaptureError SessionWatch::Impl::watch_manager(const SessionManagerSource::Manag
     notifiers.push_back(notifier);
   }
   // The sessions there are now. (The manager sends notifications only after a session
-  // enumerator was asked for; one that starts meanwhile may be reported twice.)
+  // enumerator was asked for; one that starts meanwhile is listed and announced both, and
+  // watched once.)
   ComPtr<IAudioSessionEnumerator> sessions;
   int n = 0;
   hr = manager->GetSessionEnumerator(sessions.GetAddressOf());
@@ -209,21 +249,30 @@ CaptureError SessionWatch::Impl::watch_manager(const SessionManagerSource::Manag
 CaptureError SessionWatch::start(Callback callback) {
   stop();
   Impl &s = *impl_;
+  if (CaptureError error = s.worker.start()) {
+    return error;
+  }
   {
     std::lock_guard<std::mutex> lock(s.mutex);
     s.callback = std::move(callback);
     s.running = true;
   }
-  const CaptureError error = run_on_mta_thread([&s, this] {
+  // On the worker, waited for: the sessions there are now are reported before start()
+  // returns, and before any news the notifications queue meanwhile.
+  std::weak_ptr<Impl> weak = impl_;
+  const CaptureError error = s.worker.call([&s, weak] {
     std::vector<SessionManagerSource::Manager> now;
-    std::weak_ptr<Impl> weak = impl_;
-    // An output device that becomes active later: watched from the source's thread.
+    // An output device that becomes active later is announced on the source's thread, and
+    // watched on the worker too.
     CaptureError error = s.source->start(now, [weak](const SessionManagerSource::Manager &m) {
       if (auto impl = weak.lock()) {
-        if (CaptureError e = impl->watch_manager(m)) {
-          PA_DEBUG(impl->log, "a new output device's sessions: %s (%s)", e.message.c_str(),
-                   e.detail.c_str());
-        }
+        Impl *raw = impl.get();
+        raw->worker.post([raw, m] {
+          if (CaptureError e = raw->watch_manager(m)) {
+            PA_DEBUG(raw->log, "a new output device's sessions: %s (%s)", e.message.c_str(),
+                     e.detail.c_str());
+          }
+        });
       }
     });
     for (size_t i = 0; !error && i < now.size(); ++i) {
@@ -243,13 +292,17 @@ CaptureError SessionWatch::start(Callback callback) {
 
 void SessionWatch::stop() {
   Impl &s = *impl_;
+  // First: what the notifications queue from here on is dropped (a source that stops may
+  // still announce a device on its way out).
+  s.worker.close();
   s.source->stop();  // no output device is added after this
+  s.worker.stop();   // joined: nothing runs on it, and what was queued is released
   std::vector<ComPtr<IAudioSessionManager2>> managers;
   std::vector<ComPtr<IAudioSessionNotification>> notifiers;
   std::map<std::wstring, Impl::Watched> sessions;
   {
     std::lock_guard<std::mutex> lock(s.mutex);
-    s.running = false;  // a callback still in flight reports nothing from here on
+    s.running = false;  // a notification still in flight reports nothing from here on
     s.callback = nullptr;
     managers.swap(s.managers);
     notifiers.swap(s.notifiers);
@@ -258,7 +311,7 @@ void SessionWatch::stop() {
   if (managers.empty() && sessions.empty()) {
     return;
   }
-  // Unregistered on an MTA thread, never from a callback (the documented deadlock).
+  // Unregistered on an MTA thread, never from a notification (the documented deadlock).
   run_on_mta_thread([&] {
     for (size_t i = 0; i < managers.size(); ++i) {
       managers[i]->UnregisterSessionNotification(notifiers[i].Get());

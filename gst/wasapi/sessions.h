@@ -29,8 +29,8 @@ class AudioSessionSource {
  public:
   using Callback = std::function<void(const SessionEvent &)>;
   virtual ~AudioSessionSource() = default;
-  // Reports every session there is now, then every change, on any thread (the audio
-  // service's), never concurrently, until stop() returns. The callback must not block or
+  // Reports every session there is now, then every change, on any thread (SessionWatch's
+  // worker), never concurrently, until stop() returns. The callback must not block or
   // call back into the source. An error if the system cannot say (wine: E_NOTIMPL).
   virtual CaptureError start(Callback callback) = 0;
   virtual void stop() = 0;
@@ -41,6 +41,13 @@ class SessionManagerSource;
 // The real one: the sessions of every active output device, those that become active later
 // (a headset plugged in) included. `managers`: where the devices' session managers come from
 // (null: EndpointSessionManagers, the system's; tests give COM fakes).
+//
+// The audio service's notifications only queue their news (the session control, AddRef'd, or
+// its new state) for a worker thread of this watch's, in the MTA: Microsoft documents that they
+// must not call back into the session API (registering from OnSessionCreated can deadlock).
+// The worker registers for each session's events, asks it who plays, and calls the callback;
+// start() reports the sessions there are now from it too, and waits for that. stop() joins it
+// and releases what was still queued.
 class SessionWatch final : public AudioSessionSource {
  public:
   explicit SessionWatch(Logger log = {}, std::shared_ptr<SessionManagerSource> managers = nullptr);

@@ -1,5 +1,6 @@
 #include "target_follower.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "core/monotonic_clock.h"
@@ -71,15 +72,29 @@ void TargetFollower::on_session(const SessionEvent &event) {
   SetEvent(news_.get());
 }
 
+void TargetFollower::reset() {
+  stop();
+  bool handed_over = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::swap(handed_over, handed_over_);
+  }
+  if (handed_over && follows_) {
+    // Restarting that capture would watch a process that is gone and report its exit a second
+    // time: it is let go of, and the next start() waits for the next process of the name.
+    PA_DEBUG(log_, "the target exited while the capture stopped: waiting for the next one");
+    hooks_.detach();
+  }
+}
+
 void TargetFollower::start(CaptureSink &sink, uint32_t root, uint32_t streams, uint32_t tick_ms) {
   stop();
   if (!follows_ && !source_) {
     return;  // nothing to follow, nothing to count
   }
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    handed_over_ = false;
-  }
+  // handed_over_ is left as it is: the capture the backend started just before this may
+  // already have handed over, and forgetting that would leave the stream with no thread to
+  // feed it (reset() forgot what an earlier run left).
   ResetEvent(stop_.get());
   thread_ = std::thread(&TargetFollower::run, this, &sink, root, streams, tick_ms);
 }
@@ -142,7 +157,7 @@ uint32_t TargetFollower::streams_of(uint32_t root) {
   return streams;
 }
 
-uint32_t TargetFollower::find_session_root() {
+bool TargetFollower::try_attach(uint32_t &root, uint32_t &streams, CaptureError &error) {
   std::vector<uint32_t> pids;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -152,12 +167,32 @@ uint32_t TargetFollower::find_session_root() {
       }
     }
   }
+  std::vector<uint32_t> tried;  // roots held (or refused) this time: several sessions share one
   for (uint32_t pid : pids) {
-    if (const uint32_t root = find_ancestor_named(pid, name_)) {
-      return root;
+    uint64_t snapshot_time = 0;
+    const uint32_t found = find_ancestor_named(pid, name_, &snapshot_time);
+    if (found == 0 || std::find(tried.begin(), tried.end(), found) != tried.end()) {
+      continue;
     }
+    tried.push_back(found);
+    if (CaptureError refused = hooks_.hold(found, snapshot_time)) {
+      // That process is gone (or its pid was reused), or not this user's to capture: the
+      // stream goes on waiting, and a later session (another process of the name) is tried.
+      PA_INFO(log_, "process '%s' (pid %u) plays but cannot be held, still waiting: %s (%s)",
+              name_.c_str(), found, refused.message.c_str(), refused.detail.c_str());
+      continue;
+    }
+    const TargetState state{TargetState::Phase::kCapturing, found, streams_of(found)};
+    PA_INFO(log_, "process '%s' is playing again as pid %u: capturing it", name_.c_str(), found);
+    if (CaptureError failed = hooks_.attach(found, state)) {
+      error = failed;  // the audio service refused the capture: the stream ends with why
+      return false;
+    }
+    root = found;
+    streams = state.streams;
+    return true;
   }
-  return 0;
+  return false;
 }
 
 void TargetFollower::run(CaptureSink *sink, uint32_t root, uint32_t streams, uint32_t tick_ms) {
@@ -178,18 +213,12 @@ void TargetFollower::run(CaptureSink *sink, uint32_t root, uint32_t streams, uin
     }
     if (waiting && check) {
       check = false;
-      if (const uint32_t found = find_session_root()) {
-        const TargetState state{TargetState::Phase::kCapturing, found, streams_of(found)};
-        PA_INFO(log_, "process '%s' is playing again as pid %u: capturing it", name_.c_str(),
-                found);
-        if (CaptureError error = hooks_.attach(found, state)) {
-          // The capture of the new process could not start: the stream ends with why.
-          sink->on_error(error);
-          return;
-        }
+      CaptureError error;
+      if (try_attach(root, streams, error)) {
         waiting = false;
-        root = found;
-        streams = state.streams;
+      } else if (error) {
+        sink->on_error(error);
+        return;
       }
     }
     HANDLE handles[2] = {stop_.get(), news_.get()};

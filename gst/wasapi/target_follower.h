@@ -29,8 +29,16 @@ namespace wasapi {
 class TargetFollower {
  public:
   struct Hooks {
-    // Starts capturing process `root` (its tree) into the sink, `state` the first thing the
-    // capture thread reports. Called on the follower's thread.
+    // Opens and holds process `root` as the one to capture next. A snapshot taken at
+    // `snapshot_time` (FILETIME units) listed it: a process under that pid created later is
+    // another one (open_listed_process()). Called on the follower's thread. A failure does not
+    // end the stream: that process exited, refused access, or its pid was reused meanwhile, so
+    // the follower goes on waiting for the next process of the name.
+    std::function<CaptureError(uint32_t root, uint64_t snapshot_time)> hold;
+    // Starts capturing the process held (`root`, its tree) into the sink, `state` the first
+    // thing the capture thread reports. Called on the follower's thread, after hold(). A
+    // failure ends the stream with that error (the audio service refused the capture); the
+    // hook lets go of the process itself then.
     std::function<CaptureError(uint32_t root, const TargetState &state)> attach;
     // Stops the capture whose thread handed over and forgets its process.
     std::function<void()> detach;
@@ -50,9 +58,16 @@ class TargetFollower {
                     bool follows);
   void close();
 
+  // Called by the backend before it (re)starts a capture, while no capture thread runs. A
+  // capture thread that handed over after stop() had stopped this thread left its hand-over
+  // pending: when following, the dead capture is detached here (the backend then starts
+  // waiting, not that capture), as this thread would have done; else it is forgotten.
+  void reset();
+
   // Between the backend's start() and stop(): `root` is the process captured now (0:
   // waiting), `streams` the count its capture reported first. While waiting, the sink gets
-  // idle ticks every `tick_ms` from this thread.
+  // idle ticks every `tick_ms` from this thread. It does not forget a hand-over: the capture
+  // started just before may already have reported its target's exit.
   void start(CaptureSink &sink, uint32_t root, uint32_t streams, uint32_t tick_ms);
   void stop();
 
@@ -66,7 +81,10 @@ class TargetFollower {
  private:
   void on_session(const SessionEvent &event);
   void run(CaptureSink *sink, uint32_t root, uint32_t streams, uint32_t tick_ms);
-  uint32_t find_session_root();
+  // Holds and attaches the first process of the name that one of the live sessions plays
+  // for. True once attached (`root`, `streams` set); false if none could be held (still
+  // waiting) or the attach failed (`error` set: the stream ends).
+  bool try_attach(uint32_t &root, uint32_t &streams, CaptureError &error);
 
   Logger log_;
   Hooks hooks_;

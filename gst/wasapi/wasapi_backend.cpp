@@ -54,9 +54,11 @@ struct WasapiBackend::Impl {
     return activator->activate(loopback, client);
   }
 
-  // Holds `pid` (checked alive) as the target whose tree is captured.
-  CaptureError hold_target(uint32_t pid) {
-    if (CaptureError error = open_process(pid, process)) {
+  // Holds `pid` (checked alive, and the process a snapshot taken at `snapshot_time` listed)
+  // as the target whose tree is captured.
+  CaptureError hold_target(uint32_t pid, uint64_t snapshot_time) {
+    uint64_t created = 0;
+    if (CaptureError error = open_listed_process(pid, snapshot_time, process, created)) {
       return error;
     }
     loopback.pid = pid;
@@ -150,10 +152,10 @@ WasapiBackend::WasapiBackend(Logger log, WasapiBackendOptions options) : impl_(n
   }
   Impl &s = *impl_;
   TargetFollower::Hooks hooks;
-  hooks.attach = [&s](uint32_t root, const TargetState &state) {
-    if (CaptureError error = s.hold_target(root)) {
-      return error;
-    }
+  hooks.hold = [&s](uint32_t root, uint64_t snapshot_time) {
+    return s.hold_target(root, snapshot_time);
+  };
+  hooks.attach = [&s](uint32_t, const TargetState &state) {
     if (CaptureError error = s.start_capture(state)) {
       s.forget_target();
       return error;
@@ -304,6 +306,10 @@ CaptureError WasapiBackend::start(const CaptureConfig &config, CaptureSink &sink
     s.follower->target_exited(sink, s.attached_pid);
   };
 
+  // Before any capture thread runs: a hand-over left pending by the last run is settled now
+  // (when following, its capture is detached and the follower waits), and one that the
+  // capture started below reports is the follower's to take.
+  s.follower->reset();
   const uint32_t root = s.attached_pid;
   const uint32_t streams = root != 0 ? s.follower->streams_of(root) : 0;
   if (s.loopback.pid != 0) {

@@ -195,7 +195,7 @@ CaptureError FakeActivator::activate(const LoopbackTarget &target,
     configure(*stream);
   }
   streams_.push_back(stream);
-  client.Attach(new FakeAudioClient(stream));
+  client = adopt<IAudioClient>(new FakeAudioClient(stream));
   return {};
 }
 

@@ -1,6 +1,7 @@
 #include "session_fakes.h"
 
 #include <algorithm>
+#include <atomic>
 #include <thread>
 
 using Microsoft::WRL::ComPtr;
@@ -11,6 +12,17 @@ namespace testing {
 
 namespace {
 
+std::atomic<int> g_calls_from_notifications{0};
+// Set on the thread that delivers a notification while it runs the notified code.
+thread_local bool t_in_notification = false;
+
+// Where the session API is entered: counted when that is from inside a notification.
+void entered_session_api() {
+  if (t_in_notification) {
+    ++g_calls_from_notifications;
+  }
+}
+
 // The audio service calls notifications on its own threads: so do the fakes, one at a time,
 // and wait, so that a test knows it was delivered when the call returns.
 template <typename Fn>
@@ -20,6 +32,17 @@ void on_another_thread(Fn fn) {
     fn();
     CoUninitialize();
   }).join();
+}
+
+// A notification's delivery: on another thread, with the code it calls marked as running
+// inside it.
+template <typename Fn>
+void notify(Fn fn) {
+  on_another_thread([&fn] {
+    t_in_notification = true;
+    fn();
+    t_in_notification = false;
+  });
 }
 
 class FakeSessionEnumerator final : public ComObject<IAudioSessionEnumerator> {
@@ -45,33 +68,38 @@ class FakeSessionEnumerator final : public ComObject<IAudioSessionEnumerator> {
 
 }  // namespace
 
+int calls_from_notifications() {
+  return g_calls_from_notifications.load();
+}
+
+ULONG references(IUnknown *object) {
+  object->AddRef();
+  return object->Release();
+}
+
 // ---- FakeSessionManager
 
 ComPtr<FakeSessionManager> FakeSessionManager::make() {
-  ComPtr<FakeSessionManager> manager;
-  manager.Attach(new FakeSessionManager());
-  return manager;
+  return adopt(new FakeSessionManager());
 }
 
 void FakeSessionManager::add_existing(const std::wstring &id, uint32_t pid,
                                       AudioSessionState state) {
-  ComPtr<FakeSessionControl> session;
-  session.Attach(new FakeSessionControl(id, pid, state));
+  ComPtr<FakeSessionControl> session = adopt(new FakeSessionControl(id, pid, state));
   std::lock_guard<std::mutex> lock(mutex_);
   sessions_.push_back(session);
 }
 
 ComPtr<FakeSessionControl> FakeSessionManager::create_session(const std::wstring &id, uint32_t pid,
                                                               AudioSessionState state) {
-  ComPtr<FakeSessionControl> session;
-  session.Attach(new FakeSessionControl(id, pid, state));
+  ComPtr<FakeSessionControl> session = adopt(new FakeSessionControl(id, pid, state));
   std::vector<ComPtr<IAudioSessionNotification>> listeners;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     sessions_.push_back(session);
     listeners = notifications_;
   }
-  on_another_thread([&] {
+  notify([&] {
     for (const auto &n : listeners) {
       n->OnSessionCreated(session.Get());
     }
@@ -80,6 +108,7 @@ ComPtr<FakeSessionControl> FakeSessionManager::create_session(const std::wstring
 }
 
 HRESULT FakeSessionManager::GetSessionEnumerator(IAudioSessionEnumerator **out) {
+  entered_session_api();
   if (FAILED(enumerator_result)) {
     return enumerator_result;
   }
@@ -89,6 +118,7 @@ HRESULT FakeSessionManager::GetSessionEnumerator(IAudioSessionEnumerator **out) 
 }
 
 HRESULT FakeSessionManager::RegisterSessionNotification(IAudioSessionNotification *n) {
+  entered_session_api();
   if (FAILED(register_result)) {
     return register_result;
   }
@@ -98,6 +128,7 @@ HRESULT FakeSessionManager::RegisterSessionNotification(IAudioSessionNotificatio
 }
 
 HRESULT FakeSessionManager::UnregisterSessionNotification(IAudioSessionNotification *n) {
+  entered_session_api();
   std::lock_guard<std::mutex> lock(mutex_);
   ++unregistrations_;
   auto it = std::find_if(notifications_.begin(), notifications_.end(),
@@ -112,6 +143,11 @@ HRESULT FakeSessionManager::UnregisterSessionNotification(IAudioSessionNotificat
 int FakeSessionManager::registered() {
   std::lock_guard<std::mutex> lock(mutex_);
   return static_cast<int>(notifications_.size());
+}
+
+ComPtr<IAudioSessionNotification> FakeSessionManager::notification() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return notifications_.empty() ? nullptr : notifications_.front();
 }
 
 int FakeSessionManager::unregistrations() {
@@ -143,12 +179,14 @@ HRESULT FakeSessionControl::GetProcessId(DWORD *pid) {
 }
 
 HRESULT FakeSessionControl::RegisterAudioSessionNotification(IAudioSessionEvents *e) {
+  entered_session_api();
   std::lock_guard<std::mutex> lock(mutex_);
   events_.emplace_back(e);
   return S_OK;
 }
 
 HRESULT FakeSessionControl::UnregisterAudioSessionNotification(IAudioSessionEvents *e) {
+  entered_session_api();
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = std::find_if(events_.begin(), events_.end(),
                          [e](const ComPtr<IAudioSessionEvents> &p) { return p.Get() == e; });
@@ -166,7 +204,7 @@ void FakeSessionControl::set_state(AudioSessionState state) {
     state_ = state;
     listeners = events_;
   }
-  on_another_thread([&] {
+  notify([&] {
     for (const auto &e : listeners) {
       e->OnStateChanged(state);
     }
@@ -179,11 +217,16 @@ void FakeSessionControl::disconnect() {
     std::lock_guard<std::mutex> lock(mutex_);
     listeners = events_;
   }
-  on_another_thread([&] {
+  notify([&] {
     for (const auto &e : listeners) {
       e->OnSessionDisconnected(DisconnectReasonDeviceRemoval);
     }
   });
+}
+
+ComPtr<IAudioSessionEvents> FakeSessionControl::listener() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return events_.empty() ? nullptr : events_.front();
 }
 
 int FakeSessionControl::registered() {
@@ -201,8 +244,20 @@ CaptureError FakeSessionManagers::start(std::vector<Manager> &now, Added added) 
 }
 
 void FakeSessionManagers::stop() {
+  std::function<void()> hook;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    added_ = nullptr;
+    hook = on_stop_;
+  }
+  if (hook) {
+    hook();
+  }
+}
+
+void FakeSessionManagers::on_stop(std::function<void()> hook) {
   std::lock_guard<std::mutex> lock(mutex_);
-  added_ = nullptr;
+  on_stop_ = std::move(hook);
 }
 
 void FakeSessionManagers::add(const ComPtr<FakeSessionManager> &manager) {

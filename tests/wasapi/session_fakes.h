@@ -3,6 +3,10 @@
 // IAudioSessionControl2 sessions and an enumerator, calling the notifications SessionWatch
 // registered as the audio service would, on a thread of their own. FakeSessionManagers hands
 // them to SessionWatch in place of the system's output devices, and adds devices later.
+//
+// The real audio service may deadlock when a notification it delivers calls back into the
+// session API (Microsoft documents it for registering from OnSessionCreated): the fakes count
+// such calls (calls_from_notifications()) so that a test can say there were none.
 #pragma once
 
 #include <windows.h>
@@ -11,6 +15,7 @@
 #include <wrl/client.h>
 
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -23,6 +28,14 @@ namespace wasapi {
 namespace testing {
 
 class FakeSessionControl;
+
+// Calls into the fakes' session API (RegisterSessionNotification and its kin, the enumerator,
+// RegisterAudioSessionNotification and its kin) made from inside a notification the fakes were
+// delivering (OnSessionCreated, OnStateChanged, OnSessionDisconnected), since the program began.
+int calls_from_notifications();
+
+// `object`'s reference count now.
+ULONG references(IUnknown *object);
 
 // One output device's session manager.
 class FakeSessionManager final : public ComObject<IAudioSessionManager2, IAudioSessionManager> {
@@ -40,6 +53,8 @@ class FakeSessionManager final : public ComObject<IAudioSessionManager2, IAudioS
   HRESULT enumerator_result = S_OK;  // what GetSessionEnumerator answers
   int registered();                  // notifications registered now
   int unregistrations();             // UnregisterSessionNotification calls
+  // The notification registered first (null if none is).
+  Microsoft::WRL::ComPtr<IAudioSessionNotification> notification();
 
   // IAudioSessionManager
   HRESULT STDMETHODCALLTYPE GetAudioSessionControl(LPCGUID, DWORD,
@@ -82,6 +97,8 @@ class FakeSessionControl final : public ComObject<IAudioSessionControl2, IAudioS
   // The device went away or the session was ended (OnSessionDisconnected).
   void disconnect();
   int registered();  // IAudioSessionEvents registered now
+  // The IAudioSessionEvents registered first (null if none is).
+  Microsoft::WRL::ComPtr<IAudioSessionEvents> listener();
 
   // IAudioSessionControl
   HRESULT STDMETHODCALLTYPE GetState(AudioSessionState *state) override;
@@ -122,11 +139,15 @@ class FakeSessionManagers final : public SessionManagerSource {
   // A device becomes active: handed to the watch (on another thread, waited for).
   void add(const Microsoft::WRL::ComPtr<FakeSessionManager> &manager);
   bool running();
+  // Called by the next stop()s, from the thread stopping the watch: a test sees there that the
+  // watch is being stopped.
+  void on_stop(std::function<void()> hook);
 
  private:
   std::mutex mutex_;
   std::vector<Microsoft::WRL::ComPtr<FakeSessionManager>> now_;
   Added added_;
+  std::function<void()> on_stop_;
 };
 
 }  // namespace testing

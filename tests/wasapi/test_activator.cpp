@@ -94,8 +94,8 @@ struct FakeActivation {
         *operation = nullptr;
         return sync_hr;
       }
-      ComPtr<IActivateAudioInterfaceAsyncOperation> op;
-      op.Attach(new FakeOperation(activate_hr, result));
+      ComPtr<IActivateAudioInterfaceAsyncOperation> op =
+          adopt<IActivateAudioInterfaceAsyncOperation>(new FakeOperation(activate_hr, result));
       op.CopyTo(operation);
       if (mode == Mode::kNever) {
         pending.emplace_back(handler);
@@ -119,8 +119,7 @@ LoopbackTarget include(uint32_t pid) {
 TEST(Activator, PassesProcessLoopbackParametersAndReturnsTheClient) {
   FakeActivation fake;
   auto stream = std::make_shared<FakeStream>();
-  ComPtr<IAudioClient> fake_client;
-  fake_client.Attach(new FakeAudioClient(stream));
+  ComPtr<IAudioClient> fake_client = adopt<IAudioClient>(new FakeAudioClient(stream));
   fake_client.As(&fake.result);
 
   ProcessLoopbackActivator activator({}, 5000, fake.fn());
@@ -145,8 +144,8 @@ TEST(Activator, PassesProcessLoopbackParametersAndReturnsTheClient) {
 
 TEST(Activator, ExcludeTreeMode) {
   FakeActivation fake;
-  ComPtr<IAudioClient> fake_client;
-  fake_client.Attach(new FakeAudioClient(std::make_shared<FakeStream>()));
+  ComPtr<IAudioClient> fake_client =
+      adopt<IAudioClient>(new FakeAudioClient(std::make_shared<FakeStream>()));
   fake_client.As(&fake.result);
   ProcessLoopbackActivator activator({}, 5000, fake.fn());
   ComPtr<IAudioClient> client;
@@ -173,8 +172,8 @@ TEST(Activator, TimesOutWhenTheHandlerIsNeverCalled) {
   EXPECT_LT(elapsed, std::chrono::milliseconds(5000));
   // A completion after the timeout finds a live handler and harms nobody.
   ASSERT_EQ(fake.pending.size(), 1u);
-  ComPtr<IActivateAudioInterfaceAsyncOperation> late;
-  late.Attach(new FakeOperation(S_OK, nullptr));
+  ComPtr<IActivateAudioInterfaceAsyncOperation> late =
+      adopt<IActivateAudioInterfaceAsyncOperation>(new FakeOperation(S_OK, nullptr));
   EXPECT_EQ(fake.pending[0]->ActivateCompleted(late.Get()), S_OK);
 }
 

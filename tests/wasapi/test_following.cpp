@@ -341,6 +341,54 @@ TEST_F(FollowingTest, AnAttachThatFailsEndsTheStreamWithWhy) {
   EXPECT_EQ(backend_->resolved_pid(), 0u);  // nothing half-attached
 }
 
+TEST_F(FollowingTest, AStopAndStartAroundTheTargetsExitHandOverOnce) {
+  const ChildCopy exe;
+  ASSERT_FALSE(exe.path().empty());
+  ChildProcess first;
+  std::string why;
+  ASSERT_TRUE(first.start(30000, why, exe.path())) << why;
+  sessions_->play(L"first", first.pid());
+  RecordingSink &sink = new_sink(8);
+  start_following(sink, exe.stem());
+  ASSERT_TRUE(wait_for_state(sink, {Phase::kCapturing, first.pid(), 1}));
+  // The target exits while the capture is stopped: the restarted capture finds it gone at
+  // once and hands over while the follower starts.
+  backend_->stop();
+  first.request_exit();
+  ASSERT_EQ(first.wait(10000), 0);
+  ASSERT_FALSE(backend_->start(config_of(SampleFormat::kF32LE, 48000, 2), sink));
+  ASSERT_TRUE(wait_for_state(sink, {Phase::kWaiting, 0, 0}));
+  sessions_->expire(L"first");
+  ChildProcess second;
+  ASSERT_TRUE(second.start(30000, why, exe.path())) << why;
+  sessions_->play(L"second", second.pid());
+  ASSERT_TRUE(wait_for_state(sink, {Phase::kCapturing, second.pid(), 1}));
+  // And a restart after that reattach captures the new process again, with its client.
+  backend_->stop();
+  ASSERT_FALSE(backend_->start(config_of(SampleFormat::kF32LE, 48000, 2), sink));
+  const size_t before = sink.calls().size();
+  activator_->stream(1)->push(packet(480, qpc_now(), 0, 5.f));
+  ASSERT_TRUE(sink.wait_until([before](const std::vector<RecordingSink::Call> &calls) {
+    for (size_t i = before; i < calls.size(); ++i) {
+      if (calls[i].kind == Kind::kPacket) {
+        return true;
+      }
+    }
+    return false;
+  }));
+  EXPECT_EQ(first_sample_after(sink, before), 5.f);
+  const std::vector<TargetState> expected = {
+      {Phase::kCapturing, first.pid(), 1},  {Phase::kCapturing, first.pid(), 1},
+      {Phase::kExited, first.pid(), 0},     {Phase::kWaiting, 0, 0},
+      {Phase::kCapturing, second.pid(), 1}, {Phase::kCapturing, second.pid(), 1},
+  };
+  EXPECT_EQ(states_of(sink), expected);
+  EXPECT_EQ(activator_->activations(), 2u);
+  EXPECT_EQ(backend_->resolved_pid(), second.pid());
+  EXPECT_EQ(sink.count(Kind::kError), 0u);
+  EXPECT_EQ(sink.count(Kind::kTargetExit), 0u);
+}
+
 TEST_F(FollowingTest, StopAndCloseWhileWaitingReturnPromptly) {
   const ChildCopy exe;
   ASSERT_FALSE(exe.path().empty());
