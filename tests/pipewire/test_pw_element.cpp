@@ -123,6 +123,7 @@ GstBusSyncReply on_message(GstBus *, GstMessage *message, gpointer data) {
     g_error_free(error);
   }
   run->cond.notify_all();
+  gst_message_unref(message);  // a sync handler that drops a message owns it
   return GST_BUS_DROP;
 }
 

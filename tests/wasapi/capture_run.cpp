@@ -150,6 +150,7 @@ GstBusSyncReply on_bus(GstBus *, GstMessage *message, gpointer data) {
     g_free(debug);
     shared->cond.notify_all();
   }
+  gst_message_unref(message);  // a sync handler that drops a message owns it
   return GST_BUS_DROP;
 }
 
