@@ -72,6 +72,23 @@ const std::string &machine_id() {
   return id;
 }
 
+// Flatpak writes /.flatpak-info into every sandbox it makes; seen from the host it is in the
+// process's root (/proc/PID/root), readable by the same user. PipeWire's access module reads
+// the same file to tell a Flatpak client.
+std::string flatpak_app_id(uint32_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/root/.flatpak-info");
+  std::string line;
+  bool in_application = false;
+  while (in && std::getline(in, line)) {
+    if (!line.empty() && line[0] == '[') {
+      in_application = line == "[Application]";
+    } else if (in_application && line.rfind("name=", 0) == 0) {
+      return line.substr(5);
+    }
+  }
+  return {};
+}
+
 }  // namespace proc
 const std::string &machine_id() {
   static const std::string id = [] {

@@ -30,6 +30,11 @@ uint32_t map_reported_pid(uint32_t reported, const std::string &binary,
 // This machine's id (/etc/machine-id, as PulseAudio clients report theirs); "" if unknown.
 const std::string &machine_id();
 
+// The Flatpak application id of `pid` ("org.example.App": [Application] name= in the
+// /.flatpak-info Flatpak puts in its sandboxes); "" when it runs in none, or its root cannot
+// be read (another user's process).
+std::string flatpak_app_id(uint32_t pid);
+
 }  // namespace proc
 // This machine's id (/etc/machine-id, as PulseAudio clients report theirs); "" if unknown.
 const std::string &machine_id();

@@ -34,6 +34,9 @@ void read_string(const struct spa_dict *props, const char *key, std::string *out
   }
 }
 
+// The sandbox's application id, as the access module, the portal or pipewire-pulse name it.
+constexpr const char *kPortalAppId = "pipewire.access.portal.app_id";
+
 }  // namespace
 
 void Registry::watch(pw_core *core) {
@@ -104,6 +107,7 @@ void Registry::on_global(void *data, uint32_t id, uint32_t permissions, const ch
   if (std::strcmp(type, PW_TYPE_INTERFACE_Client) == 0) {
     Client &client = self->clients_[id];
     client.sec_pid = parse_u32(spa_dict_lookup(props, PW_KEY_SEC_PID));
+    read_string(props, kPortalAppId, &client.app_id);
     self->resolve_pending();
   } else if (std::strcmp(type, PW_TYPE_INTERFACE_Node) == 0) {
     const char *media_class = spa_dict_lookup(props, PW_KEY_MEDIA_CLASS);
@@ -186,11 +190,23 @@ void Registry::add_stream_node(uint32_t id, const struct spa_dict *props) {
 void Registry::on_node_info(void *data, const struct pw_node_info *info) {
   auto *node = static_cast<Node *>(data);
   Registry *self = node->registry;
+  StreamNode &record = node->record;
+  const bool running = info->state == PW_NODE_STATE_RUNNING;
   if (node->have_info) {
+    // Later infos: only whether it runs matters (a player paused or resumed, the session
+    // manager suspending an idle sink); whose stream it is was decided on the first.
+    if ((info->change_mask & PW_NODE_CHANGE_MASK_STATE) != 0 && running != record.running) {
+      record.running = running;
+      if (record.resolved) {
+        for (RegistryListener *listener : self->listeners_) {
+          listener->on_stream_node_changed(record);
+        }
+      }
+    }
     return;
   }
+  record.running = running;
   if (info->props != nullptr) {
-    StreamNode &record = node->record;
     const uint32_t app_pid = parse_u32(spa_dict_lookup(info->props, PW_KEY_APP_PROCESS_ID));
     if (app_pid != 0) {
       record.app_pid = app_pid;
@@ -204,6 +220,7 @@ void Registry::on_node_info(void *data, const struct pw_node_info *info) {
     read_string(info->props, PW_KEY_CLIENT_API, &record.client_api);
     read_string(info->props, "pulse.server.type", &record.pulse_server_type);
     read_string(info->props, PW_KEY_APP_PROCESS_MACHINE_ID, &record.machine_id);
+    read_string(info->props, kPortalAppId, &record.app_id);
   }
   node->have_info = true;
   self->resolve(*node);
@@ -249,6 +266,9 @@ void Registry::resolve(Node &node, bool settled) {
     }
   }
   const uint32_t kernel_pid = client != nullptr ? client->sec_pid : 0;
+  if (record.app_id.empty() && client != nullptr) {
+    record.app_id = client->app_id;
+  }
   const bool via_pulse = record.client_api == "pipewire-pulse" && kernel_pid != 0 &&
                          proc::comm(kernel_pid) == "pipewire-pulse";
   record.pid = 0;

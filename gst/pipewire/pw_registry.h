@@ -22,6 +22,14 @@ namespace pipewire {
 
 // An application output stream node (Stream/Output/Audio).
 struct StreamNode {
+  // The node's state (its info) is RUNNING: the graph runs it now. A paused, corked, idle
+  // or suspended stream is not running; a stopped process's stream still is (the daemon
+  // cannot tell), so this says what the application asked for, not that samples arrive.
+  bool running = false;
+  // The sandbox's application id (a Flatpak's "org.example.App") where the daemon or
+  // pipewire-pulse put one on the node or its Client (pipewire.access.portal.app_id); ""
+  // when none.
+  std::string app_id;
   uint32_t id = 0;
   uint32_t client_id = 0;
   uint32_t app_pid = 0;           // application.process.id, as the node reported it (0: none)
@@ -58,6 +66,9 @@ class RegistryListener {
   virtual void on_stream_node(const StreamNode &node) = 0;
   // A stream node is gone (resolved or not), before the cache forgets it.
   virtual void on_stream_node_removed(const StreamNode &node) = 0;
+  // A resolved stream node's `running` changed (its info's state). Most listeners do not
+  // care whether a stream runs, so this one has a body.
+  virtual void on_stream_node_changed(const StreamNode &node) {}
   virtual void on_port_added(uint32_t id, const Port &port) = 0;
   virtual void on_port_removed(uint32_t id) = 0;
   // The connection is lost (the daemon stopped or restarted): nothing more will come.
@@ -98,6 +109,7 @@ class Registry {
   // client can set, are what is read of it.)
   struct Client {
     uint32_t sec_pid = 0;  // pipewire.sec.pid: the kernel's, from the socket
+    std::string app_id;    // pipewire.access.portal.app_id, set by the daemon or the portal
   };
   // A stream node in the cache: its record and its bound proxy.
   struct Node {

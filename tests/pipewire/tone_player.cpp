@@ -21,6 +21,8 @@
 // Prints one line per event on stdout, flushed: "pid=P role=R streaming stream=I freq=F t=NS"
 // when a stream starts running, "pid=P role=R exit t=NS frames=N" before exiting (NS:
 // CLOCK_MONOTONIC; N: the frames stream 0 handed to the graph).
+// SIGUSR1 pauses the streams (pw_stream_set_active(false)), SIGUSR2 resumes them; each prints
+// "pid=P role=R paused|resumed t=NS".
 // Children die with their parent (PR_SET_PDEATHSIG).
 #include <pipewire/pipewire.h>
 #include <signal.h>
@@ -137,6 +139,20 @@ void on_quit_signal(void *data, int signal_number) {
   pw_main_loop_quit(static_cast<Player *>(data)->loop);
 }
 
+// SIGUSR1 pauses every stream, SIGUSR2 plays them again: what a player's pause button does
+// (pw_stream_set_active), so the stream's node leaves and re-enters the RUNNING state while
+// the process stays. Says so on stdout once asked (the node follows within a cycle or two).
+void on_pause_signal(void *data, int signal_number) {
+  auto *player = static_cast<Player *>(data);
+  const bool active = signal_number == SIGUSR2;
+  for (Stream *s : player->streams) {
+    pw_stream_set_active(s->stream, active);
+  }
+  std::printf("pid=%d role=%s %s t=%llu\n", getpid(), g_role, active ? "resumed" : "paused",
+              static_cast<unsigned long long>(now_ns()));
+  std::fflush(stdout);
+}
+
 void on_timeout(void *data, uint64_t expirations) {
   pw_main_loop_quit(static_cast<Player *>(data)->loop);
 }
@@ -156,6 +172,8 @@ int play(const Options &opt, const std::vector<double> &freqs, int n_streams,
   pw_loop *loop = pw_main_loop_get_loop(player.loop);
   pw_loop_add_signal(loop, SIGINT, on_quit_signal, &player);
   pw_loop_add_signal(loop, SIGTERM, on_quit_signal, &player);
+  pw_loop_add_signal(loop, SIGUSR1, on_pause_signal, &player);
+  pw_loop_add_signal(loop, SIGUSR2, on_pause_signal, &player);
   if (opt.seconds >= 0) {
     spa_source *timer = pw_loop_add_timer(loop, on_timeout, &player);
     struct timespec value;
