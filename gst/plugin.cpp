@@ -1,9 +1,11 @@
-// The procaudio plugin: registers the process-audio sources this platform has.
+// The procaudio plugin: registers the process-audio sources this platform has, and the device
+// providers that list the applications they can capture.
 #include "config.h"
 
 #include <gst/gst.h>
 
 #if defined(HAVE_PIPEWIRE)
+#include "pipewire/gstpipewireprocdeviceprovider.h"
 #include "pipewire/gstpipewireprocsrc.h"
 #endif
 #if defined(HAVE_WASAPI)
@@ -15,6 +17,10 @@ static gboolean plugin_init(GstPlugin *plugin) {
   // Rank NONE: these capture one process, never what autoaudiosrc should pick.
 #if defined(HAVE_PIPEWIRE)
   ok &= gst_element_register(plugin, "pipewireprocsrc", GST_RANK_NONE, GST_TYPE_PIPEWIRE_PROC_SRC);
+  // Rank MARGINAL: the lowest GstDeviceMonitor asks. Device providers feed no auto-plugging
+  // (autoaudiosrc goes by element ranks), so listing applications picks nothing by itself.
+  ok &= gst_device_provider_register(plugin, "pipewireprocdeviceprovider", GST_RANK_MARGINAL,
+                                     GST_TYPE_PIPEWIRE_PROC_DEVICE_PROVIDER);
 #endif
 #if defined(HAVE_WASAPI)
   ok &= gst_element_register(plugin, "wasapiprocsrc", GST_RANK_NONE, GST_TYPE_WASAPI_PROC_SRC);

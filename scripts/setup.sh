@@ -11,6 +11,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # run: GStreamer tools and the elements the tests and the demo link to
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-pipewire
+  gstreamer1.0-plugins-base-apps  # gst-device-monitor-1.0
   # a private PipeWire session, real players
   pipewire pipewire-bin wireplumber pipewire-pulse pulseaudio-utils
   # Python: PyGObject tests, analysis, the benchmark plot
