@@ -4,12 +4,13 @@ their name, and by include-tree from the namespace's parent, and never by the nu
 have inside it. A distractor on the host plays throughout."""
 import shutil
 import subprocess
+import time
 import wave
 
 import numpy as np
 import pytest
 
-from conftest import run_capture
+from conftest import Gst, run_capture
 from pw_session import TONE_PLAYER
 from sandbox import Sandboxed, unshare_prefix
 from wav_analysis import RATE, assert_only, level_dbfs
@@ -124,3 +125,46 @@ def test_a_capture_inside_a_pid_namespace_of_its_own_refuses_to_guess(pw_session
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
     assert "another pid namespace than the PipeWire daemon" in output, output
+
+
+def devices_when(done, timeout=10.0):
+    """The device monitor's applications once done(devices by pid) holds (bounded)."""
+    monitor = Gst.DeviceMonitor.new()
+    monitor.add_filter("Audio/Source/Application", None)
+    assert monitor.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            devices = {d.get_properties().get_value("procaudio.pid"): d
+                       for d in monitor.get_devices()}
+            left = deadline - time.monotonic()
+            if done(devices) or left <= 0:
+                return devices
+            monitor.get_bus().timed_pop(int(left * Gst.SECOND))  # the next device change
+    finally:
+        monitor.stop()
+
+
+@pytest.mark.parametrize("kind", ["pulse", "native"])
+def test_the_device_provider_lists_a_sandboxed_client_by_its_host_pid(
+        pw_session, sandboxes, pulse_player, native_player, kind):
+    name, argv = pulse_player if kind == "pulse" else native_player
+    box = sandboxes(argv)
+    devices = devices_when(lambda d: box.pid in d)
+    assert box.pid in devices, sorted(devices)
+    props = devices[box.pid].get_properties()
+    assert props.get_value("procaudio.process-name") == name
+    assert 1 not in devices  # never under the pid it calls itself
+    src = devices[box.pid].create_element("src")
+    assert src.get_property("pid") == box.pid
+
+
+def test_the_device_provider_does_not_guess_between_look_alike_sandboxes(
+        pw_session, sandboxes, pulse_player, players):
+    name, argv = pulse_player
+    a, b = sandboxes(argv), sandboxes(argv)
+    witness = players("--freq", DISTRACTOR_HZ).wait_streaming()
+    # Once a player started after them is listed, theirs would have been too.
+    devices = devices_when(lambda d: witness.pid in d)
+    assert witness.pid in devices
+    assert a.pid not in devices and b.pid not in devices and 1 not in devices, sorted(devices)
