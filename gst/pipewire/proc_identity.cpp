@@ -90,19 +90,5 @@ std::string flatpak_app_id(uint32_t pid) {
 }
 
 }  // namespace proc
-const std::string &machine_id() {
-  static const std::string id = [] {
-    // Where libdbus (and so PulseAudio's client library) reads it from.
-    for (const char *path : {"/etc/machine-id", "/var/lib/dbus/machine-id"}) {
-      std::string line;
-      std::ifstream in(path);
-      if (std::getline(in, line) && !line.empty()) {
-        return line;
-      }
-    }
-    return std::string();
-  }();
-  return id;
-}
 
 }  // namespace procaudio
