@@ -34,6 +34,7 @@
 #include "core/capture_backend.h"
 #include "core/logger.h"
 #include "pipewire/pipewire_backend.h"
+#include "pw_signal.h"
 
 // A named namespace, not an anonymous one: every test file's TEST_F(PipeWireBackendTest, ...)
 // must see one and the same fixture class, or GoogleTest refuses to run the suite.

@@ -127,18 +127,6 @@ GstBusSyncReply on_message(GstBus *, GstMessage *message, gpointer data) {
   return GST_BUS_DROP;
 }
 
-// Amplitude of `freq` in x[begin, begin + n), in dBFS (Hann-windowed Goertzel).
-double level_db(const std::vector<float> &x, size_t begin, size_t n, double freq) {
-  double re = 0, im = 0, wsum = 0;
-  for (size_t i = 0; i < n && begin + i < x.size(); ++i) {
-    const double w = 0.5 - 0.5 * std::cos(2 * M_PI * i / (n - 1));
-    re += w * x[begin + i] * std::cos(2 * M_PI * freq * i / 48000);
-    im -= w * x[begin + i] * std::sin(2 * M_PI * freq * i / 48000);
-    wsum += w;
-  }
-  return db(2 * std::hypot(re, im) / wsum);
-}
-
 class PipeWireElementTest : public PipeWireBackendTest {};
 
 TEST_F(PipeWireElementTest, FollowsAnApplicationAcrossARestart) {

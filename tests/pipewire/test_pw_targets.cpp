@@ -243,33 +243,7 @@ TEST_F(PipeWireBackendTest, PulseClientByPid) {
   }
   // A 440 Hz WAV, amplitude 0.5, 48 kHz stereo float, 20 s.
   const std::string wav = session_.dir() + "/tone440.wav";
-  {
-    const uint32_t rate = 48000, channels = 2, frames = rate * 20;
-    const uint32_t data_bytes = frames * channels * 4;
-    std::ofstream out(wav, std::ios::binary);
-    auto u32 = [&](uint32_t v) { out.write(reinterpret_cast<const char *>(&v), 4); };
-    auto u16 = [&](uint16_t v) { out.write(reinterpret_cast<const char *>(&v), 2); };
-    out.write("RIFF", 4);
-    u32(36 + data_bytes);
-    out.write("WAVEfmt ", 8);
-    u32(16);
-    u16(3);  // IEEE float
-    u16(channels);
-    u32(rate);
-    u32(rate * channels * 4);
-    u16(channels * 4);
-    u16(32);
-    out.write("data", 4);
-    u32(data_bytes);
-    std::vector<float> block(static_cast<size_t>(rate) * channels);
-    for (uint32_t second = 0; second < 20; ++second) {
-      for (uint32_t i = 0; i < rate; ++i) {
-        const float v = static_cast<float>(kPlayedAmplitude * std::sin(2 * M_PI * 440 * i / rate));
-        block[i * 2] = block[i * 2 + 1] = v;
-      }
-      out.write(reinterpret_cast<const char *>(block.data()), block.size() * 4);
-    }
-  }
+  write_tone_wav(wav, 440, 20);
   play({"--freq", "1000"});
   children_.push_back(std::make_unique<Child>());
   Child *target = children_.back().get();
