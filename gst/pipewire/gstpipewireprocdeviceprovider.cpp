@@ -11,13 +11,13 @@
 // bus and take only its object lock.
 #include "gstpipewireprocdeviceprovider.h"
 
-#include <map>
 #include <memory>
 #include <vector>
 
 #include "gstpipewireprocdevice.h"
 #include "pipewire/pipewire_backend.h"
 #include "pipewire/pw_app_watch.h"
+#include "procaudiosrc/app_devices.h"
 #include "procaudiosrc/gstprocaudio-utils.h"
 
 GST_DEBUG_CATEGORY_STATIC(gst_pipewire_proc_device_provider_debug);
@@ -33,58 +33,16 @@ GstDebugCategory *category_of(GObject *) {
   return gst_pipewire_proc_device_provider_debug;
 }
 
-// What start() to stop() keeps: the watch, and the device shown for each application (one
-// reference of ours each; the provider's list holds another).
-struct Monitor final : AppWatch::Events {
-  Monitor(GstDeviceProvider *p, GstCaps *c)
-      : provider(p), caps(c), watch(procaudio::element_logger(G_OBJECT(p), category_of), this) {}
-  ~Monitor() override {
-    watch.stop();
-    for (auto &entry : devices) {
-      gst_object_unref(entry.second);
-    }
-  }
+// What start() to stop() keeps: the devices shown, and the watch that tells them what changes
+// (stopped first: no event comes once it is).
+struct Monitor {
+  Monitor(GstDeviceProvider *p, GstCaps *caps)
+      : devices(p, caps, gst_pipewire_proc_device_new),
+        watch(procaudio::element_logger(G_OBJECT(p), category_of), &devices) {}
+  ~Monitor() { watch.stop(); }
 
-  void on_app_added(const Application &app) override {
-    GstDevice *device = gst_pipewire_proc_device_new(app, caps);
-    GstDevice *&slot = devices[app.pid];
-    if (slot != nullptr) {  // not normally: a pid has one group
-      on_app_removed(app);
-    }
-    devices[app.pid] = GST_DEVICE(gst_object_ref(device));
-    gst_device_provider_device_add(provider, device);
-  }
-
-  // A device's properties are fixed once made, so a change is a new device that takes the
-  // old one's place (gst_device_provider_device_changed) and is posted with it.
-  void on_app_changed(const Application &app) override {
-    auto found = devices.find(app.pid);
-    if (found == devices.end()) {
-      on_app_added(app);
-      return;
-    }
-    GstDevice *old_device = found->second;
-    GstDevice *device = gst_pipewire_proc_device_new(app, caps);
-    found->second = GST_DEVICE(gst_object_ref(device));
-    gst_device_provider_device_changed(provider, device, old_device);
-    gst_object_unref(old_device);
-  }
-
-  void on_app_removed(const Application &app) override {
-    auto found = devices.find(app.pid);
-    if (found == devices.end()) {
-      return;
-    }
-    GstDevice *device = found->second;
-    devices.erase(found);
-    gst_device_provider_device_remove(provider, device);
-    gst_object_unref(device);
-  }
-
-  GstDeviceProvider *provider;
-  GstCaps *caps;  // the provider's
+  procaudio::AppDevices devices;
   AppWatch watch;
-  std::map<uint32_t, GstDevice *> devices;  // by root pid
 };
 
 }  // namespace
@@ -108,11 +66,7 @@ static GList *gst_pipewire_proc_device_provider_probe(GstDeviceProvider *provide
                        error.detail.c_str());
     return nullptr;
   }
-  GList *devices = nullptr;
-  for (const Application &app : apps) {
-    devices = g_list_append(devices, gst_pipewire_proc_device_new(app, self->caps));
-  }
-  return devices;
+  return procaudio::devices_of(apps, self->caps, gst_pipewire_proc_device_new);
 }
 
 static gboolean gst_pipewire_proc_device_provider_start(GstDeviceProvider *provider) {

@@ -1,96 +1,25 @@
-// The applications that play audio, from their output stream nodes: what the device provider
-// lists. A stream belongs to the process that owns it (the registry's pid); that process is
-// shown as the oldest of itself and its ancestors that has its executable name, so a browser's
-// audio child or a player's forked decoder shows as the browser or the player, and capturing
-// that root with include-tree takes every stream of the group. One Application per root.
-//
-// No GStreamer and no PipeWire here: the provider feeds it what the registry says of each
-// stream and turns what changes into devices, and a test can feed it directly. Not
-// thread-safe: its owner serialises the calls (the provider's, under the connection's thread
-// loop lock).
+// What the PipeWire provider needs of the platform-free AppList (core/app_list.h): the root a
+// stream's process plays for, found in /proc.
 #pragma once
 
 #include <cstdint>
-#include <functional>
-#include <map>
-#include <string>
-#include <vector>
+
+#include "core/app_list.h"
 
 namespace procaudio {
 namespace pipewire {
 
-// One application, as a device shows it.
-struct Application {
-  uint32_t pid = 0;          // the root whose tree a capture takes
-  std::string process_name;  // the root's name ("firefox", "paplay", "game.exe")
-  std::string app_name;      // application.name its streams gave ("" when none did)
-  std::string app_id;        // the sandbox's application id ("" when it runs in none)
-  std::string display_name;  // app_name, else process_name
-  uint32_t streams = 0;      // its audio output streams now
-  bool playing = false;      // one of them runs now
-
-  bool operator==(const Application &other) const;
-  bool operator!=(const Application &other) const { return !(*this == other); }
-};
-
-// What the registry says of one output stream node.
-struct AppStream {
-  uint32_t id = 0;       // node id
-  uint32_t pid = 0;      // whose stream it is (0: nobody's, never listed)
-  bool running = false;  // its node runs now
-  std::string app_name;  // application.name
-  std::string app_id;    // pipewire.access.portal.app_id
-};
-
-// The root a stream's process plays for: its pid (0: the process is gone), executable name,
-// and sandbox application id.
-struct AppRoot {
-  uint32_t pid = 0;
-  std::string process_name;
-  std::string app_id;
-};
-using RootFinder = std::function<AppRoot(uint32_t pid)>;
+using procaudio::Application;
+using procaudio::AppList;
+using procaudio::AppRoot;
+using procaudio::AppStream;
+using procaudio::RootFinder;
 
 // The real one, from /proc: the oldest of the process and its ancestors with the process's
 // executable name (its comm for a Wine program, whose executable is the loader and whose comm
 // is the .exe), named as it was started (its comm, unless the kernel truncated that), and the
 // Flatpak id of that root.
 AppRoot find_root(uint32_t pid);
-
-class AppList {
- public:
-  struct Change {
-    enum class Kind { kNone, kAdded, kChanged, kRemoved };
-    Kind kind = Kind::kNone;
-    Application app;  // as it is now (kRemoved: as it was)
-  };
-
-  // Streams of `self_pid` (the provider's own process) or of a group rooted there are never
-  // listed.
-  explicit AppList(uint32_t self_pid, RootFinder finder = find_root);
-
-  // A stream seen for the first time or again (its state changed). The root of a new stream
-  // is found once, now: its process may be gone by the time it is removed.
-  Change update(const AppStream &stream);
-  // A stream is gone.
-  Change remove(uint32_t stream_id);
-  // Every application now, by pid.
-  std::vector<Application> applications() const;
-  void clear();
-
- private:
-  struct Group {
-    std::string process_name;
-    std::string app_id;                     // the root's sandbox, when its streams say none
-    std::map<uint32_t, AppStream> streams;  // by node id
-  };
-  Application describe(uint32_t root, const Group &group) const;
-
-  uint32_t self_pid_;
-  RootFinder finder_;
-  std::map<uint32_t, uint32_t> root_of_;  // stream id -> root pid, for the streams listed
-  std::map<uint32_t, Group> groups_;      // root pid -> its streams
-};
 
 }  // namespace pipewire
 }  // namespace procaudio

@@ -26,7 +26,8 @@ AppStream app_stream_of(const StreamNode &node) {
 }  // namespace
 
 struct AppWatch::Impl final : RegistryListener {
-  Impl(Logger l, Events *e) : log(std::move(l)), events(e), apps(static_cast<uint32_t>(getpid())) {}
+  Impl(Logger l, Events *e)
+      : log(std::move(l)), events(e), apps(static_cast<uint32_t>(getpid()), find_root) {}
 
   Logger log;
   Events *events;  // null: only the list is kept (a probe)

@@ -26,13 +26,7 @@ class Connection;
 
 class AppWatch {
  public:
-  class Events {
-   public:
-    virtual ~Events() = default;
-    virtual void on_app_added(const Application &app) = 0;
-    virtual void on_app_changed(const Application &app) = 0;
-    virtual void on_app_removed(const Application &app) = 0;
-  };
+  using Events = AppEvents;
 
   AppWatch(Logger log, Events *events);
   ~AppWatch();
