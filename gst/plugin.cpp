@@ -9,6 +9,7 @@
 #include "pipewire/gstpipewireprocsrc.h"
 #endif
 #if defined(HAVE_WASAPI)
+#include "wasapi/gstwasapiprocdeviceprovider.h"
 #include "wasapi/gstwasapiprocsrc.h"
 #endif
 
@@ -24,6 +25,8 @@ static gboolean plugin_init(GstPlugin *plugin) {
 #endif
 #if defined(HAVE_WASAPI)
   ok &= gst_element_register(plugin, "wasapiprocsrc", GST_RANK_NONE, GST_TYPE_WASAPI_PROC_SRC);
+  ok &= gst_device_provider_register(plugin, "wasapiprocdeviceprovider", GST_RANK_MARGINAL,
+                                     GST_TYPE_WASAPI_PROC_DEVICE_PROVIDER);
 #endif
   (void)plugin;
   return ok;

@@ -188,12 +188,11 @@ uint32_t ancestor_named(const std::vector<ProcessEntry> &processes, uint32_t pid
   return root;
 }
 
-uint32_t find_ancestor_named(uint32_t pid, const std::string &name, uint64_t *snapshot_time) {
-  std::vector<ProcessEntry> processes;
-  if (list_processes(processes, snapshot_time)) {
-    return 0;
-  }
-  // Creation times only along the chain: opening every process would be slow.
+namespace {
+
+// Reads the creation times of `pid` and its ancestors into `processes`: only along the
+// chain, as opening every process would be slow.
+void read_chain_creation_times(std::vector<ProcessEntry> &processes, uint32_t pid) {
   uint32_t at = pid;
   for (int depth = 0; at != 0 && depth < 64; ++depth) {
     auto it = std::find_if(processes.begin(), processes.end(),
@@ -208,7 +207,37 @@ uint32_t find_ancestor_named(uint32_t pid, const std::string &name, uint64_t *sn
     }
     at = it->parent_pid != it->pid ? it->parent_pid : 0;
   }
+}
+
+}  // namespace
+
+uint32_t find_ancestor_named(uint32_t pid, const std::string &name, uint64_t *snapshot_time) {
+  std::vector<ProcessEntry> processes;
+  if (list_processes(processes, snapshot_time)) {
+    return 0;
+  }
+  read_chain_creation_times(processes, pid);
   return ancestor_named(processes, pid, to_utf16(name));
+}
+
+uint32_t find_root_process(uint32_t pid, std::wstring &exe) {
+  exe.clear();
+  std::vector<ProcessEntry> processes;
+  if (pid == 0 || list_processes(processes)) {
+    return 0;
+  }
+  auto self = std::find_if(processes.begin(), processes.end(),
+                           [pid](const ProcessEntry &e) { return e.pid == pid; });
+  if (self == processes.end() || self->exe.empty()) {
+    return 0;  // exited already
+  }
+  const std::wstring name = self->exe;
+  read_chain_creation_times(processes, pid);
+  const uint32_t root = ancestor_named(processes, pid, name);
+  if (root != 0) {
+    exe = name;
+  }
+  return root;
 }
 
 uint64_t system_time_now() {

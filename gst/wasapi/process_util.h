@@ -71,6 +71,11 @@ uint32_t ancestor_named(const std::vector<ProcessEntry> &processes, uint32_t pid
 uint32_t find_ancestor_named(uint32_t pid, const std::string &name,
                              uint64_t *snapshot_time = nullptr);
 
+// The process `pid` plays for, as the device provider shows it: the oldest of `pid` and its
+// ancestors with `pid`'s executable name (a browser's audio child -> the browser), on one
+// snapshot, and that name in `exe` ("chrome.exe"). 0 (and `exe` empty) if `pid` is gone.
+uint32_t find_root_process(uint32_t pid, std::wstring &exe);
+
 // Every running process (Toolhelp32 snapshot; no creation times). `snapshot_time`, when
 // given: the system time (FILETIME units) just before the snapshot was taken.
 CaptureError list_processes(std::vector<ProcessEntry> &processes,

@@ -58,6 +58,7 @@ struct SessionWatch::Impl : std::enable_shared_from_this<SessionWatch::Impl> {
   struct Watched {
     ComPtr<IAudioSessionControl2> control;
     ComPtr<IAudioSessionEvents> events;  // registered with it; null if that was refused
+    SessionEvent last;                   // what was reported of it last
   };
   std::map<std::wstring, Watched> sessions;
 
@@ -71,8 +72,10 @@ struct SessionWatch::Impl : std::enable_shared_from_this<SessionWatch::Impl> {
   // The worker's side of the notifications. A new session: its identity, its state now, and
   // its state changes from here on.
   void watch(IAudioSessionControl *control);
-  // A watched session's news: reported; an expired session is unregistered and forgotten.
-  void deliver(const SessionEvent &event);
+  // A watched session's new state: reported; an expired session is unregistered and forgotten.
+  void deliver(const std::wstring &id, SessionEvent::State state);
+  // A watched session's new display name: reported with the state it is in.
+  void rename(const std::wstring &id, const std::wstring &name);
   // An output device's sessions: those there are, and new ones from its notifications.
   CaptureError watch_manager(const SessionManagerSource::Manager &manager);
 };
@@ -81,8 +84,8 @@ namespace {
 
 class SessionEvents final : public ComObject<IAudioSessionEvents> {
  public:
-  SessionEvents(std::weak_ptr<SessionWatch::Impl> watch, std::wstring id, uint32_t pid)
-      : watch_(std::move(watch)), id_(std::move(id)), pid_(pid) {}
+  SessionEvents(std::weak_ptr<SessionWatch::Impl> watch, std::wstring id)
+      : watch_(std::move(watch)), id_(std::move(id)) {}
 
   HRESULT STDMETHODCALLTYPE OnStateChanged(AudioSessionState state) override {
     queue(state_of(state));
@@ -92,7 +95,14 @@ class SessionEvents final : public ComObject<IAudioSessionEvents> {
     queue(SessionEvent::State::kExpired);
     return S_OK;
   }
-  HRESULT STDMETHODCALLTYPE OnDisplayNameChanged(LPCWSTR, LPCGUID) override { return S_OK; }
+  HRESULT STDMETHODCALLTYPE OnDisplayNameChanged(LPCWSTR name, LPCGUID) override {
+    if (auto watch = watch_.lock()) {
+      SessionWatch::Impl *impl = watch.get();  // outlived by its worker, as in queue()
+      const std::wstring id = id_, now = name != nullptr ? name : L"";
+      impl->worker.post([impl, id, now] { impl->rename(id, now); });
+    }
+    return S_OK;
+  }
   HRESULT STDMETHODCALLTYPE OnIconPathChanged(LPCWSTR, LPCGUID) override { return S_OK; }
   HRESULT STDMETHODCALLTYPE OnSimpleVolumeChanged(float, BOOL, LPCGUID) override { return S_OK; }
   HRESULT STDMETHODCALLTYPE OnChannelVolumeChanged(DWORD, float *, DWORD, LPCGUID) override {
@@ -105,14 +115,13 @@ class SessionEvents final : public ComObject<IAudioSessionEvents> {
     if (auto watch = watch_.lock()) {
       // The worker is joined before Impl goes: the raw pointer outlives the queued work.
       SessionWatch::Impl *impl = watch.get();
-      const SessionEvent event{id_, pid_, state};
-      impl->worker.post([impl, event] { impl->deliver(event); });
+      const std::wstring id = id_;
+      impl->worker.post([impl, id, state] { impl->deliver(id, state); });
     }
   }
 
   std::weak_ptr<SessionWatch::Impl> watch_;
-  std::wstring id_;
-  uint32_t pid_;
+  const std::wstring id_;
 };
 
 class SessionNotifier final : public ComObject<IAudioSessionNotification> {
@@ -132,6 +141,25 @@ class SessionNotifier final : public ComObject<IAudioSessionNotification> {
  private:
   std::weak_ptr<SessionWatch::Impl> watch_;
 };
+
+// The name the session gives itself ("" when it gives none: most applications leave it to
+// the mixer to name them after their executable). A refusal is no reason not to watch it.
+std::wstring display_name_of(const Logger &log, IAudioSessionControl2 *control, uint32_t pid) {
+  LPWSTR raw = nullptr;
+  const HRESULT hr = control->GetDisplayName(&raw);
+  std::wstring name;
+  if (SUCCEEDED(hr) && raw != nullptr) {
+    name = raw;
+  }
+  if (raw != nullptr) {
+    CoTaskMemFree(raw);
+  }
+  if (FAILED(hr)) {
+    // One line per session, at debug level: wine and the tests' fakes refuse it for each one.
+    PA_DEBUG(log, "session of pid %u: no display name (%s)", pid, format_hresult(hr).c_str());
+  }
+  return name;
+}
 
 }  // namespace
 
@@ -158,8 +186,13 @@ void SessionWatch::Impl::watch(IAudioSessionControl *control) {
   }
   DWORD pid = 0;
   control2->GetProcessId(&pid);  // AUDCLNT_S_NO_SINGLE_PROCESS / the system session: 0
+  SessionEvent seen;
+  seen.id = id;
+  seen.pid = static_cast<uint32_t>(pid);
+  seen.system_sounds = control2->IsSystemSoundsSession() == S_OK;
+  seen.display_name = display_name_of(log, control2.Get(), seen.pid);
   ComPtr<IAudioSessionEvents> events =
-      adopt<IAudioSessionEvents>(new SessionEvents(weak_from_this(), id, pid));
+      adopt<IAudioSessionEvents>(new SessionEvents(weak_from_this(), id));
   const HRESULT hr = control2->RegisterAudioSessionNotification(events.Get());
   if (FAILED(hr)) {
     PA_DEBUG(log, "session of pid %lu: no state notifications (%s)",
@@ -170,22 +203,25 @@ void SessionWatch::Impl::watch(IAudioSessionControl *control) {
   // state reported is the session's.
   AudioSessionState state = AudioSessionStateExpired;
   control2->GetState(&state);
+  seen.state = state_of(state);
   {
     std::lock_guard<std::mutex> lock(mutex);
-    sessions[id] = {control2, events};
+    sessions[id] = {control2, events, seen};
   }
-  report({id, static_cast<uint32_t>(pid), state_of(state)});
+  report(seen);
 }
 
-void SessionWatch::Impl::deliver(const SessionEvent &event) {
+void SessionWatch::Impl::deliver(const std::wstring &id, SessionEvent::State state) {
   Watched gone;
   {
     std::lock_guard<std::mutex> lock(mutex);
-    auto it = sessions.find(event.id);
+    auto it = sessions.find(id);
     if (!running || it == sessions.end()) {
       return;  // news of a session that expired already (disconnected, then expired)
     }
-    if (event.state == SessionEvent::State::kExpired) {
+    it->second.last.state = state;
+    const SessionEvent event = it->second.last;
+    if (state == SessionEvent::State::kExpired) {
       gone = std::move(it->second);
       sessions.erase(it);
     }
@@ -196,6 +232,18 @@ void SessionWatch::Impl::deliver(const SessionEvent &event) {
   // On the worker, not in the notification: unregistering there is the documented deadlock.
   if (gone.events) {
     gone.control->UnregisterAudioSessionNotification(gone.events.Get());
+  }
+}
+
+void SessionWatch::Impl::rename(const std::wstring &id, const std::wstring &name) {
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = sessions.find(id);
+  if (!running || it == sessions.end() || it->second.last.display_name == name) {
+    return;
+  }
+  it->second.last.display_name = name;
+  if (callback) {
+    callback(it->second.last);
   }
 }
 

@@ -22,6 +22,12 @@ struct SessionEvent {
   std::wstring id;   // IAudioSessionControl2::GetSessionInstanceIdentifier: unique, stable
   uint32_t pid = 0;  // IAudioSessionControl2::GetProcessId; 0 for the system sounds session
   State state = State::kActive;  // kActive: playing; kInactive: stopped; kExpired: gone
+  // What the session says of itself (the device provider shows it): its display name
+  // (IAudioSessionControl::GetDisplayName, "" when it gives none; a change of it is reported
+  // as the same state again with the new name) and whether it is the system sounds session
+  // (IAudioSessionControl2::IsSystemSoundsSession == S_OK).
+  std::wstring display_name;
+  bool system_sounds = false;
 };
 
 // Where sessions come from: SessionWatch, or a test's script.

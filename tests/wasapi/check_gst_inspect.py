@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """`gst-inspect-1.0 wasapiprocsrc` with the plugin directory on GST_PLUGIN_PATH: the element
-and its properties must be listed. Off Windows the .exe runs under wine (the cross build)."""
+and its properties must be listed; `gst-inspect-1.0 procaudio` must list the plugin's
+features, wasapiprocdeviceprovider among them. Off Windows the .exe runs under wine (the
+cross build)."""
 import argparse
 import os
 import re
@@ -17,18 +19,14 @@ def win_path(path):
     return path
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--gst-inspect", required=True)
-    ap.add_argument("--plugin-dir", required=True)
-    args = ap.parse_args()
-
-    command = [args.gst_inspect, "wasapiprocsrc"]
+def inspect(args, what):
+    """gst-inspect-1.0's output for `what`, or None (the reason printed) if it failed."""
+    command = [args.gst_inspect, what]
     if sys.platform != "win32":
         wine = shutil.which("wine")
         if wine is None:
             print("wine not found", file=sys.stderr)
-            return 1
+            return None
         command.insert(0, wine)
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ)
@@ -40,13 +38,25 @@ def main():
                                  stderr=subprocess.PIPE, timeout=240)
         except subprocess.TimeoutExpired:
             print("gst-inspect-1.0 did not finish within 240 s", file=sys.stderr)
-            return 1
+            return None
     out = run.stdout.decode("utf-8", "replace")
     err = run.stderr.decode("utf-8", "replace")
     print(out)
     if run.returncode != 0:
         print(err, file=sys.stderr)
         print(f"gst-inspect-1.0 exited with {run.returncode}", file=sys.stderr)
+        return None
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--gst-inspect", required=True)
+    ap.add_argument("--plugin-dir", required=True)
+    args = ap.parse_args()
+
+    out = inspect(args, "wasapiprocsrc")
+    if out is None:
         return 1
     expected = [
         "Factory Details:",
@@ -70,6 +80,18 @@ def main():
               file=sys.stderr)
         return 1
     print("gst-inspect-1.0 wasapiprocsrc: element and properties listed")
+
+    # The plugin's features: the element and the device provider that lists applications.
+    out = inspect(args, "procaudio")
+    if out is None:
+        return 1
+    missing = [e for e in ["wasapiprocsrc", "wasapiprocdeviceprovider", "2 features"]
+               if e not in out]
+    if missing:
+        print("missing from gst-inspect-1.0 procaudio: " + ", ".join(repr(m) for m in missing),
+              file=sys.stderr)
+        return 1
+    print("gst-inspect-1.0 procaudio: wasapiprocsrc and wasapiprocdeviceprovider listed")
     return 0
 
 

@@ -83,16 +83,26 @@ ComPtr<FakeSessionManager> FakeSessionManager::make() {
   return adopt(new FakeSessionManager());
 }
 
-void FakeSessionManager::add_existing(const std::wstring &id, uint32_t pid,
-                                      AudioSessionState state) {
+ComPtr<FakeSessionControl> FakeSessionManager::add_existing(const std::wstring &id, uint32_t pid,
+                                                            AudioSessionState state) {
   ComPtr<FakeSessionControl> session = adopt(new FakeSessionControl(id, pid, state));
   std::lock_guard<std::mutex> lock(mutex_);
   sessions_.push_back(session);
+  return session;
 }
 
 ComPtr<FakeSessionControl> FakeSessionManager::create_session(const std::wstring &id, uint32_t pid,
                                                               AudioSessionState state) {
+  return create_named_session(id, pid, state, {});
+}
+
+ComPtr<FakeSessionControl> FakeSessionManager::create_named_session(
+    const std::wstring &id, uint32_t pid, AudioSessionState state,
+    const std::wstring &display_name) {
   ComPtr<FakeSessionControl> session = adopt(new FakeSessionControl(id, pid, state));
+  if (!display_name.empty()) {
+    session->set_display_name(display_name);
+  }
   std::vector<ComPtr<IAudioSessionNotification>> listeners;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -173,6 +183,36 @@ HRESULT FakeSessionControl::GetSessionInstanceIdentifier(LPWSTR *id) {
   return S_OK;
 }
 
+void FakeSessionControl::set_display_name(const std::wstring &name) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  has_display_name_ = true;
+  display_name_ = name;
+}
+
+void FakeSessionControl::set_system_sounds(bool system_sounds) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  system_sounds_ = system_sounds;
+}
+
+HRESULT FakeSessionControl::GetDisplayName(LPWSTR *name) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!has_display_name_) {
+    return E_NOTIMPL;
+  }
+  const size_t bytes = (display_name_.size() + 1) * sizeof(wchar_t);
+  *name = static_cast<LPWSTR>(CoTaskMemAlloc(bytes));
+  if (*name == nullptr) {
+    return E_OUTOFMEMORY;
+  }
+  std::copy(display_name_.c_str(), display_name_.c_str() + display_name_.size() + 1, *name);
+  return S_OK;
+}
+
+HRESULT FakeSessionControl::IsSystemSoundsSession() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return system_sounds_ ? S_OK : S_FALSE;
+}
+
 HRESULT FakeSessionControl::GetProcessId(DWORD *pid) {
   *pid = pid_;
   return S_OK;
@@ -207,6 +247,21 @@ void FakeSessionControl::set_state(AudioSessionState state) {
   notify([&] {
     for (const auto &e : listeners) {
       e->OnStateChanged(state);
+    }
+  });
+}
+
+void FakeSessionControl::rename(const std::wstring &name) {
+  std::vector<ComPtr<IAudioSessionEvents>> listeners;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    has_display_name_ = true;
+    display_name_ = name;
+    listeners = events_;
+  }
+  notify([&] {
+    for (const auto &e : listeners) {
+      e->OnDisplayNameChanged(name.c_str(), nullptr);
     }
   });
 }

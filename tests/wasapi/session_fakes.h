@@ -47,7 +47,14 @@ class FakeSessionManager final : public ComObject<IAudioSessionManager2, IAudioS
   Microsoft::WRL::ComPtr<FakeSessionControl> create_session(const std::wstring &id, uint32_t pid,
                                                             AudioSessionState state);
   // Listed at the start (GetSessionEnumerator) without an announcement.
-  void add_existing(const std::wstring &id, uint32_t pid, AudioSessionState state);
+  Microsoft::WRL::ComPtr<FakeSessionControl> add_existing(const std::wstring &id, uint32_t pid,
+                                                          AudioSessionState state);
+  // A session of `pid` that says `display_name` of itself appears, announced as
+  // create_session()'s are.
+  Microsoft::WRL::ComPtr<FakeSessionControl> create_named_session(const std::wstring &id,
+                                                                  uint32_t pid,
+                                                                  AudioSessionState state,
+                                                                  const std::wstring &display_name);
 
   HRESULT register_result = S_OK;    // what RegisterSessionNotification answers
   HRESULT enumerator_result = S_OK;  // what GetSessionEnumerator answers
@@ -92,8 +99,14 @@ class FakeSessionControl final : public ComObject<IAudioSessionControl2, IAudioS
   FakeSessionControl(std::wstring id, uint32_t pid, AudioSessionState state)
       : id_(std::move(id)), pid_(pid), state_(state) {}
 
+  // What it says of itself (set before it is watched): GetDisplayName's answer (E_NOTIMPL,
+  // as wine's, until one is set) and IsSystemSoundsSession's.
+  void set_display_name(const std::wstring &name);
+  void set_system_sounds(bool system_sounds);
   // Its state changes (announced on another thread, waited for).
   void set_state(AudioSessionState state);
+  // Its display name changes (OnDisplayNameChanged, announced on another thread, waited for).
+  void rename(const std::wstring &name);
   // The device went away or the session was ended (OnSessionDisconnected).
   void disconnect();
   int registered();  // IAudioSessionEvents registered now
@@ -102,7 +115,7 @@ class FakeSessionControl final : public ComObject<IAudioSessionControl2, IAudioS
 
   // IAudioSessionControl
   HRESULT STDMETHODCALLTYPE GetState(AudioSessionState *state) override;
-  HRESULT STDMETHODCALLTYPE GetDisplayName(LPWSTR *) override { return E_NOTIMPL; }
+  HRESULT STDMETHODCALLTYPE GetDisplayName(LPWSTR *name) override;
   HRESULT STDMETHODCALLTYPE SetDisplayName(LPCWSTR, LPCGUID) override { return E_NOTIMPL; }
   HRESULT STDMETHODCALLTYPE GetIconPath(LPWSTR *) override { return E_NOTIMPL; }
   HRESULT STDMETHODCALLTYPE SetIconPath(LPCWSTR, LPCGUID) override { return E_NOTIMPL; }
@@ -114,7 +127,7 @@ class FakeSessionControl final : public ComObject<IAudioSessionControl2, IAudioS
   HRESULT STDMETHODCALLTYPE GetSessionIdentifier(LPWSTR *) override { return E_NOTIMPL; }
   HRESULT STDMETHODCALLTYPE GetSessionInstanceIdentifier(LPWSTR *id) override;
   HRESULT STDMETHODCALLTYPE GetProcessId(DWORD *pid) override;
-  HRESULT STDMETHODCALLTYPE IsSystemSoundsSession() override { return S_FALSE; }
+  HRESULT STDMETHODCALLTYPE IsSystemSoundsSession() override;
   HRESULT STDMETHODCALLTYPE SetDuckingPreference(BOOL) override { return E_NOTIMPL; }
 
  private:
@@ -124,6 +137,9 @@ class FakeSessionControl final : public ComObject<IAudioSessionControl2, IAudioS
   const uint32_t pid_;
   std::mutex mutex_;
   AudioSessionState state_;
+  bool has_display_name_ = false;
+  std::wstring display_name_;
+  bool system_sounds_ = false;
   std::vector<Microsoft::WRL::ComPtr<IAudioSessionEvents>> events_;
 };
 
