@@ -87,9 +87,12 @@ def test_device_monitor_bus_follows_players_live(pw_session, players):
             raise TimeoutError(f"no {kind} for pid {pid}")
 
         player = players("--freq", 550)
-        assert wait_for(Gst.MessageType.DEVICE_ADDED, player.pid)["procaudio.process-name"] \
-            == "tone_player"
-        player.wait_streaming()
+        shown = wait_for(Gst.MessageType.DEVICE_ADDED, player.pid)
+        assert shown["procaudio.process-name"] == "tone_player"
+        # Its node may be added before it runs: pause only once it is seen playing, or the
+        # pause would change nothing to report.
+        while not shown["procaudio.playing"]:
+            shown = wait_for(Gst.MessageType.DEVICE_CHANGED, player.pid)
         player.proc.send_signal(signal.SIGUSR1)  # its pause
         while wait_for(Gst.MessageType.DEVICE_CHANGED, player.pid)["procaudio.playing"]:
             pass
