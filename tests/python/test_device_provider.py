@@ -117,6 +117,9 @@ def parse_monitor_output(text):
             m = re.match(r"\s+(device\.api|procaudio\.[\w.-]+) = (\S+)", line)
             if m:
                 device[m.group(1)] = m.group(2)
+            m = re.match(r"\s+gst-launch-1\.0 (.*)$", line)
+            if m:
+                device["launch"] = m.group(1).strip()
         devices.append(device)
     return devices
 
@@ -136,6 +139,8 @@ def test_gst_device_monitor_program_lists_them(pw_session, players):
     assert listed[alpha.pid]["procaudio.process-name"] == "tone_player"
     assert listed[alpha.pid]["procaudio.playing"] == "true"
     assert listed[beta.pid]["procaudio.streams"] == "1"
+    # The line a user copies: the device's element, its settings that are not the defaults.
+    assert listed[alpha.pid]["launch"].startswith(f"pipewireprocsrc pid={alpha.pid} "), out
     # -f: it keeps following; a player started now is printed as found. Stopped by its pid.
     tool = subprocess.Popen([MONITOR_TOOL, "-f", CLASS], stdout=subprocess.PIPE, env=env)
     try:
