@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "capture_error.h"
+
 namespace procaudio {
 // One application, as a device shows it.
 struct Application {
@@ -39,6 +41,15 @@ class AppEvents {
   virtual void on_app_added(const Application &app) = 0;
   virtual void on_app_changed(const Application &app) = 0;
   virtual void on_app_removed(const Application &app) = 0;
+};
+
+// A platform's live watch of the applications: it tells its AppEvents what changes between
+// start() and stop(), those already playing before start() returns, and nothing after stop().
+class AppWatcher {
+ public:
+  virtual ~AppWatcher() = default;
+  virtual CaptureError start() = 0;
+  virtual void stop() = 0;
 };
 
 // What the platform says of one output stream (a PipeWire node, a Windows audio session).

@@ -17,103 +17,44 @@
 #include "gstpipewireprocdevice.h"
 #include "pipewire/pipewire_backend.h"
 #include "pipewire/pw_app_watch.h"
-#include "procaudiosrc/app_devices.h"
 #include "procaudiosrc/gstprocaudio-utils.h"
 
 GST_DEBUG_CATEGORY_STATIC(gst_pipewire_proc_device_provider_debug);
 #define GST_CAT_DEFAULT gst_pipewire_proc_device_provider_debug
 
-using procaudio::CaptureError;
-using procaudio::pipewire::Application;
 using procaudio::pipewire::AppWatch;
 
-namespace {
-
-GstDebugCategory *category_of(GObject *) {
-  return gst_pipewire_proc_device_provider_debug;
-}
-
-// What start() to stop() keeps: the devices shown, and the watch that tells them what changes
-// (stopped first: no event comes once it is).
-struct Monitor {
-  Monitor(GstDeviceProvider *p, GstCaps *caps)
-      : devices(p, caps, gst_pipewire_proc_device_new),
-        watch(procaudio::element_logger(G_OBJECT(p), category_of), &devices) {}
-  ~Monitor() { watch.stop(); }
-
-  procaudio::AppDevices devices;
-  AppWatch watch;
-};
-
-}  // namespace
-
 struct _GstPipeWireProcDeviceProvider {
-  GstDeviceProvider parent;
-  GstCaps *caps;     // what pipewireprocsrc captures: its pad template's caps
-  Monitor *monitor;  // start() to stop()
+  GstProcAudioDeviceProvider parent;
 };
 
 G_DEFINE_TYPE(GstPipeWireProcDeviceProvider, gst_pipewire_proc_device_provider,
-              GST_TYPE_DEVICE_PROVIDER)
+              GST_TYPE_PROC_AUDIO_DEVICE_PROVIDER)
 
-static GList *gst_pipewire_proc_device_provider_probe(GstDeviceProvider *provider) {
-  auto *self = GST_PIPEWIRE_PROC_DEVICE_PROVIDER(provider);
-  std::vector<Application> apps;
-  const CaptureError error =
-      AppWatch::list(procaudio::element_logger(G_OBJECT(provider), category_of), &apps);
-  if (error) {
-    GST_WARNING_OBJECT(self, "no applications listed: %s (%s)", error.message.c_str(),
-                       error.detail.c_str());
-    return nullptr;
-  }
-  return procaudio::devices_of(apps, self->caps, gst_pipewire_proc_device_new);
+static std::unique_ptr<procaudio::AppWatcher> make_watcher(GstProcAudioDeviceProvider *,
+                                                           procaudio::Logger log,
+                                                           procaudio::AppEvents *events) {
+  return std::make_unique<AppWatch>(std::move(log), events);
 }
 
-static gboolean gst_pipewire_proc_device_provider_start(GstDeviceProvider *provider) {
-  auto *self = GST_PIPEWIRE_PROC_DEVICE_PROVIDER(provider);
-  auto monitor = std::make_unique<Monitor>(provider, self->caps);
-  const CaptureError error = monitor->watch.start();
-  if (error) {
-    GST_WARNING_OBJECT(self, "cannot watch the applications: %s (%s)", error.message.c_str(),
-                       error.detail.c_str());
-    return FALSE;
-  }
-  self->monitor = monitor.release();
-  GST_DEBUG_OBJECT(self, "started: %zu application(s) playing", self->monitor->devices.size());
-  return TRUE;
-}
-
-// The base class drops its own list of devices after this.
-static void gst_pipewire_proc_device_provider_stop(GstDeviceProvider *provider) {
-  auto *self = GST_PIPEWIRE_PROC_DEVICE_PROVIDER(provider);
-  delete self->monitor;  // no event comes once it is gone
-  self->monitor = nullptr;
-  GST_DEBUG_OBJECT(self, "stopped");
-}
-
-static void gst_pipewire_proc_device_provider_finalize(GObject *object) {
-  auto *self = GST_PIPEWIRE_PROC_DEVICE_PROVIDER(object);
-  delete self->monitor;
-  self->monitor = nullptr;
-  gst_caps_unref(self->caps);
-  G_OBJECT_CLASS(gst_pipewire_proc_device_provider_parent_class)->finalize(object);
+static procaudio::CaptureError list(GstProcAudioDeviceProvider *, const procaudio::Logger &log,
+                                    std::vector<procaudio::Application> *apps) {
+  return AppWatch::list(log, apps);
 }
 
 static void gst_pipewire_proc_device_provider_class_init(
     GstPipeWireProcDeviceProviderClass *klass) {
-  GObjectClass *gobject_class = G_OBJECT_CLASS(klass);
-  GstDeviceProviderClass *provider_class = GST_DEVICE_PROVIDER_CLASS(klass);
-
   GST_DEBUG_CATEGORY_INIT(gst_pipewire_proc_device_provider_debug, "pipewireprocdeviceprovider", 0,
                           "PipeWire process audio device provider");
-
-  gobject_class->finalize = gst_pipewire_proc_device_provider_finalize;
-  provider_class->probe = gst_pipewire_proc_device_provider_probe;
-  provider_class->start = gst_pipewire_proc_device_provider_start;
-  provider_class->stop = gst_pipewire_proc_device_provider_stop;
+  auto *base_class = GST_PROC_AUDIO_DEVICE_PROVIDER_CLASS(klass);
+  base_class->debug_category = gst_pipewire_proc_device_provider_debug;
+  base_class->make_device = gst_pipewire_proc_device_new;
+  base_class->make_watcher = make_watcher;
+  base_class->list = list;
 
   gst_device_provider_class_set_static_metadata(
-      provider_class, "PipeWire process audio device provider", "Audio/Source/Application",
+      GST_DEVICE_PROVIDER_CLASS(klass), "PipeWire process audio device provider",
+      "Audio/Source/Application",
       "Lists the applications playing audio through PipeWire, one device each (a child process "
       "shows as its parent of the same executable), live as they start, pause and stop "
       "playing; each device's element is a pipewireprocsrc capturing that application's "
@@ -122,6 +63,7 @@ static void gst_pipewire_proc_device_provider_class_init(
 }
 
 static void gst_pipewire_proc_device_provider_init(GstPipeWireProcDeviceProvider *self) {
-  self->caps = procaudio::caps_for(procaudio::PipeWireBackend::supported_formats());
-  self->monitor = nullptr;
+  gst_proc_audio_device_provider_set_caps(
+      GST_PROC_AUDIO_DEVICE_PROVIDER(self),
+      procaudio::caps_for(procaudio::PipeWireBackend::supported_formats()));
 }

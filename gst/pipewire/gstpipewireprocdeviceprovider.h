@@ -4,10 +4,12 @@
 
 #include <gst/gst.h>
 
+#include "procaudiosrc/gstprocaudiodeviceprovider.h"
+
 G_BEGIN_DECLS
 
 #define GST_TYPE_PIPEWIRE_PROC_DEVICE_PROVIDER (gst_pipewire_proc_device_provider_get_type())
 G_DECLARE_FINAL_TYPE(GstPipeWireProcDeviceProvider, gst_pipewire_proc_device_provider, GST,
-                     PIPEWIRE_PROC_DEVICE_PROVIDER, GstDeviceProvider)
+                     PIPEWIRE_PROC_DEVICE_PROVIDER, GstProcAudioDeviceProvider)
 
 G_END_DECLS

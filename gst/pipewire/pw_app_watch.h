@@ -24,18 +24,18 @@ namespace pipewire {
 
 class Connection;
 
-class AppWatch {
+class AppWatch final : public AppWatcher {
  public:
   using Events = AppEvents;
 
   AppWatch(Logger log, Events *events);
-  ~AppWatch();
+  ~AppWatch() override;
   AppWatch(const AppWatch &) = delete;
   AppWatch &operator=(const AppWatch &) = delete;
 
   // Connects (or shares the connection), and tells `events` of every application playing now.
-  CaptureError start();
-  void stop();
+  CaptureError start() override;
+  void stop() override;
 
   // The applications playing now, once (a probe): attaches, reads the cache, detaches.
   static CaptureError list(const Logger &log, std::vector<Application> *apps);

@@ -38,7 +38,7 @@ AppRoot find_app_root(uint32_t pid);
 // "chrome.exe" -> "chrome" (any case of ".exe"); other names unchanged.
 std::string without_exe(const std::string &name);
 
-class AppWatch {
+class AppWatch final : public AppWatcher {
  public:
   using Events = AppEvents;
 
@@ -46,15 +46,15 @@ class AppWatch {
   // system's; tests give COM fakes). `finder`: null for find_app_root.
   AppWatch(Logger log, Events *events, std::shared_ptr<SessionManagerSource> managers = nullptr,
            RootFinder finder = nullptr);
-  ~AppWatch();
+  ~AppWatch() override;
   AppWatch(const AppWatch &) = delete;
   AppWatch &operator=(const AppWatch &) = delete;
 
   // Watches the sessions, and tells `events` of every application playing now. An error
   // (kBackendUnavailable, the failed call and its HRESULT in the detail) if Windows does not
   // report the sessions (wine 8: E_NOTIMPL); nothing is watched then.
-  CaptureError start();
-  void stop();
+  CaptureError start() override;
+  void stop() override;
 
   // The applications playing now, as start() would tell them.
   std::vector<Application> applications();

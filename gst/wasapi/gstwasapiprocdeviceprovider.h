@@ -4,13 +4,15 @@
 
 #include <gst/gst.h>
 
+#include "procaudiosrc/gstprocaudiodeviceprovider.h"
+
 #include <memory>
 
 G_BEGIN_DECLS
 
 #define GST_TYPE_WASAPI_PROC_DEVICE_PROVIDER (gst_wasapi_proc_device_provider_get_type())
 G_DECLARE_FINAL_TYPE(GstWasapiProcDeviceProvider, gst_wasapi_proc_device_provider, GST,
-                     WASAPI_PROC_DEVICE_PROVIDER, GstDeviceProvider)
+                     WASAPI_PROC_DEVICE_PROVIDER, GstProcAudioDeviceProvider)
 
 G_END_DECLS
 
