@@ -41,6 +41,7 @@ namespace {
 using std::chrono::milliseconds;
 using testing::channel_of;
 using testing::ChildProcess;
+using testing::clean_span;
 using testing::EndpointActivator;
 using testing::kLevelToleranceDb;
 using testing::level_dbfs;
@@ -354,7 +355,16 @@ TEST_F(RealWasapiUnderWine, StopAndStartWithoutResetResumes) {
     backend->stop();  // IAudioClient::Stop; the same client is started again
     std::vector<float> x = audible_channel(sink.calls(), format);
     x.resize(24000);
-    EXPECT_NEAR(level_dbfs(x, kToneHz, 48000), kPlayedDb, kLevelToleranceDb) << "round " << round;
+    // The level where the tone is unbroken: audio still queued from before the last Stop()
+    // (no Reset) meets the new audio with a phase jump, and a player starved on a loaded
+    // machine drops out; either would read as a lower level over the whole half second.
+    size_t glitches = 0;
+    const std::vector<float> clean = clean_span(x, kToneHz, 0.5, 48000, 48, &glitches);
+    ASSERT_GE(clean.size(), 4800u) << "round " << round << ": " << glitches
+                                   << " glitches leave no unbroken 100 ms of the tone";
+    EXPECT_NEAR(level_dbfs(clean, kToneHz, 48000), kPlayedDb, kLevelToleranceDb)
+        << "round " << round << ", over " << clean.size() << " unbroken frames (" << glitches
+        << " glitches elsewhere)";
     sink.clear();
     const CaptureError again = backend->start(config_of(format), sink);
     ASSERT_FALSE(again) << again.message << " / " << again.detail;

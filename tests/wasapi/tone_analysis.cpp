@@ -45,6 +45,37 @@ double level_dbfs(const std::vector<float> &x, double freq, uint32_t rate) {
   return 20 * std::log10(std::max(amplitude, 1e-15));
 }
 
+std::vector<float> clean_span(const std::vector<float> &x, double freq, double amplitude,
+                              uint32_t rate, size_t margin, size_t *glitches) {
+  const double pi = 3.14159265358979323846;
+  const double step = 2 * std::sin(pi * freq / rate);
+  // A sine's second difference is at most amplitude * step^2; 1e-3 covers rounding.
+  const double bound = 1.5 * amplitude * step * step + 1e-3;
+  size_t best_begin = 0, best_end = 0, begin = 0, count = 0;
+  for (size_t i = 1; i + 1 < x.size(); ++i) {
+    const double d2 = static_cast<double>(x[i + 1]) - 2.0 * x[i] + x[i - 1];
+    if (std::fabs(d2) <= bound) {
+      continue;
+    }
+    ++count;
+    const size_t end = i > margin ? i - margin : 0;
+    if (end > begin && end - begin > best_end - best_begin) {
+      best_begin = begin;
+      best_end = end;
+    }
+    begin = i + margin;
+  }
+  if (x.size() > begin && x.size() - begin > best_end - best_begin) {
+    best_begin = begin;
+    best_end = x.size();
+  }
+  if (glitches != nullptr) {
+    *glitches = count;
+  }
+  return std::vector<float>(x.begin() + static_cast<std::ptrdiff_t>(best_begin),
+                            x.begin() + static_cast<std::ptrdiff_t>(best_end));
+}
+
 }  // namespace testing
 }  // namespace wasapi
 }  // namespace procaudio

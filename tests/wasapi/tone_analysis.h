@@ -19,6 +19,13 @@ std::vector<float> channel_of(const void *data, size_t frames, const AudioFormat
 // Amplitude of the sine at `freq` in `x` (sampled at `rate`), in dBFS; -300 for no samples.
 double level_dbfs(const std::vector<float> &x, double freq, uint32_t rate);
 
+// The longest part of `x` where it is a sine of `freq` Hz (amplitude at most `amplitude`) with
+// no glitch: no second difference a sine cannot make, i.e. no dropout, repeat or phase jump,
+// kept `margin` samples away from any. A glitch smears a tone's level over the spectrum, so a
+// level is judged where there is none; `glitches`, when given, counts them.
+std::vector<float> clean_span(const std::vector<float> &x, double freq, double amplitude,
+                              uint32_t rate, size_t margin = 48, size_t *glitches = nullptr);
+
 // The played level of a sine of amplitude 10^(dbfs/20), as level_dbfs() measures it.
 constexpr double kLevelToleranceDb = 0.5;
 
