@@ -19,6 +19,8 @@ PACKAGES=(
   python3-numpy python3-matplotlib
   # examples/live_captions.py and its test: speech recognition, a speaking process
   gstreamer1.0-pocketsphinx pocketsphinx-en-us espeak-ng
+  # the Debian packages (scripts/build-debs.sh) and their test
+  dpkg-dev debhelper dh-python lintian
 )
 
 missing=()
