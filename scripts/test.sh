@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing (apt-get), builds with warnings as errors, runs
-# every suite (unit, element, PipeWire end to end, Python, the Windows cross build under
-# wine), runs the benchmarks once so their figures are printed, and exits non-zero on any
-# failure. Ends with one line: "N passed, N failed".
+# every suite (unit, element, PipeWire end to end, Python, the install with meson and as
+# Debian packages, the Windows cross build under wine), runs the benchmarks once so their
+# figures are printed, and exits non-zero on any failure. Ends with one line:
+# "N passed, N failed".
 #
 #   PROCAUDIO_SKIP_WINDOWS=1  skip the Windows cross build (quick local runs; never in CI)
 #   PROCAUDIO_BUILD_DIR       build directory (default build-test)
@@ -33,6 +34,11 @@ export PYTEST_ADDOPTS="--junitxml=$results/python.xml"
 
 say "unit, element, PipeWire end-to-end and Python tests"
 meson test -C "$build" --no-rebuild --print-errorlogs || fail=1
+
+say "install: meson install --prefix=/usr, then the Debian packages (on this machine, then removed)"
+# On its own: it puts the plugin where every GStreamer on this machine finds it, while installed.
+PYTEST_ADDOPTS="--junitxml=$results/install.xml" PROCAUDIO_BUILD_DIR="$build" \
+  /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/install || fail=1
 
 say "benchmarks (figures, not pass/fail)"
 "$build/tests/bench/bench-engine" --benchmark_min_time=0.2 || fail=1
