@@ -60,7 +60,8 @@ void CaptureEngine::reset_stats() {
        {&counters_.packets, &counters_.frames_captured, &counters_.frames_silent,
         &counters_.frames_gap_filled, &counters_.frames_dropped, &counters_.frames_pushed,
         &counters_.discontinuities, &counters_.resyncs, &counters_.reattachments,
-        &counters_.chunks_pushed, &counters_.latency_last_ns, &counters_.latency_max_ns}) {
+        &counters_.chunks_pushed, &counters_.latency_last_ns, &counters_.latency_max_ns,
+        &counters_.arrival_last_ns}) {
     c->store(0, kRelaxed);
   }
 }
@@ -354,6 +355,7 @@ void CaptureEngine::note_pushed(const Chunk &chunk, uint64_t push_time_ns) {
   const uint64_t latency =
       push_time_ns > chunk.ready_time_ns ? push_time_ns - chunk.ready_time_ns : 0;
   counters_.latency_last_ns.store(latency, kRelaxed);
+  counters_.arrival_last_ns.store(chunk.ready_time_ns, kRelaxed);
   if (latency > counters_.latency_max_ns.load(kRelaxed)) {
     counters_.latency_max_ns.store(latency, kRelaxed);
   }
@@ -384,6 +386,7 @@ EngineStats CaptureEngine::stats() const {
   s.chunks_pushed = counters_.chunks_pushed.load(kRelaxed);
   s.latency_last_ns = counters_.latency_last_ns.load(kRelaxed);
   s.latency_max_ns = counters_.latency_max_ns.load(kRelaxed);
+  s.arrival_last_ns = counters_.arrival_last_ns.load(kRelaxed);
   return s;
 }
 

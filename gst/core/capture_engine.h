@@ -46,6 +46,9 @@ struct EngineStats {
   uint64_t chunks_pushed = 0;
   uint64_t latency_last_ns = 0;  // arrival of a chunk's last packet -> its push
   uint64_t latency_max_ns = 0;
+  // When the last pushed chunk's last packet arrived (the monotonic clock's ns): with no
+  // queue downstream, a consumer's own time minus this is its chunk's arrival->consumer time.
+  uint64_t arrival_last_ns = 0;
 };
 
 struct Chunk {
@@ -154,7 +157,7 @@ class CaptureEngine final : public CaptureSink {
   struct Counters {
     std::atomic<uint64_t> packets{0}, frames_captured{0}, frames_silent{0}, frames_gap_filled{0},
         frames_dropped{0}, frames_pushed{0}, discontinuities{0}, resyncs{0}, reattachments{0},
-        chunks_pushed{0}, latency_last_ns{0}, latency_max_ns{0};
+        chunks_pushed{0}, latency_last_ns{0}, latency_max_ns{0}, arrival_last_ns{0};
   } counters_;
 };
 

@@ -75,7 +75,8 @@ GstStructure *stats_structure(const EngineStats &s) {
       "frames-pushed", G_TYPE_UINT64, s.frames_pushed, "discontinuities", G_TYPE_UINT64,
       s.discontinuities, "resyncs", G_TYPE_UINT64, s.resyncs, "reattachments", G_TYPE_UINT64,
       s.reattachments, "chunks-pushed", G_TYPE_UINT64, s.chunks_pushed, "latency-last",
-      G_TYPE_UINT64, s.latency_last_ns, "latency-max", G_TYPE_UINT64, s.latency_max_ns, nullptr);
+      G_TYPE_UINT64, s.latency_last_ns, "latency-max", G_TYPE_UINT64, s.latency_max_ns,
+      "arrival-last", G_TYPE_UINT64, s.arrival_last_ns, nullptr);
 }
 
 GstCaps *caps_for(const FormatCaps &formats) {

@@ -106,7 +106,8 @@ void install_properties(GObjectClass *gobject_class) {
           "frames-silent (delivered silent by the OS), frames-gap-filled (silence made by the "
           "element), frames-dropped (overflow), frames-pushed, discontinuities (DISCONT "
           "buffers), resyncs, reattachments (the target followed to a new process), "
-          "chunks-pushed, latency-last and latency-max (ns from a chunk's arrival to its push)",
+          "chunks-pushed, latency-last and latency-max (ns from a chunk's arrival to its push), "
+          "arrival-last (when the last pushed chunk arrived, ns of the monotonic clock)",
           GST_TYPE_STRUCTURE, static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
 }
 

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "capture_fixture.h"
+#include "core/monotonic_clock.h"
 #include "core/packet.h"
 #include "gstscriptedprocsrc.h"
 
@@ -463,6 +464,9 @@ TEST(Stats, CountWhatHappened) {
   EXPECT_EQ(c.stat("discontinuities"), 1u);
   EXPECT_GT(c.stat("latency-max"), 0u);
   EXPECT_GE(c.stat("latency-max"), c.stat("latency-last"));
+  // The last chunk arrived before it was pushed, which was before now, on the same clock.
+  EXPECT_GT(c.stat("arrival-last"), 0u);
+  EXPECT_LE(c.stat("arrival-last") + c.stat("latency-last"), procaudio::monotonic_now_ns());
 }
 
 int main(int argc, char **argv) {
