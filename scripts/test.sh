@@ -44,6 +44,7 @@ say "benchmarks (figures, not pass/fail)"
 "$build/tests/bench/bench-engine" --benchmark_min_time=0.2 || fail=1
 /usr/bin/python3 tests/bench/pipewire_bench.py --build "$build" --seconds 4 --rounds 3 \
   --plot "$build/pipewire-bench.png" || fail=1
+/usr/bin/python3 tests/bench/python_bench.py --build "$build" --seconds 4 --rounds 3 || fail=1
 
 if [[ "${PROCAUDIO_SKIP_WINDOWS:-0}" == 1 && "${CI:-}" != true ]]; then
   say "Windows cross build: skipped (PROCAUDIO_SKIP_WINDOWS=1)"
