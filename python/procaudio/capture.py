@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import errors
-from ._gst import ELEMENT, Gst, structure_to_dict
+from ._gst import ELEMENT, Gst, missing_element_message, structure_to_dict
 
 _FORMATS = {"int16": "S16LE", "float32": "F32LE", "int32": "S32LE", "float64": "F64LE"}
 _MODES = ("include-tree", "exclude-tree")
@@ -127,9 +127,9 @@ def _resolve(future):
 
 
 def _element_factory_missing():
-    return errors.Unavailable(
-        f"The GStreamer element {ELEMENT} is not available: is the procaudio plugin "
-        "installed, or GST_PLUGIN_PATH set to the directory that holds it?")
+    # Where the plugin was looked for (the plugin path, the bundled directory) and why the
+    # bundled copy, if any, did not load: the import itself never fails for this.
+    return errors.Unavailable(missing_element_message())
 
 
 class Capture:
