@@ -17,6 +17,7 @@ PACKAGES=(
   # Python: PyGObject tests, analysis, the benchmark plot
   python3 python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 python3-pytest
   python3-numpy python3-matplotlib
+  python3-venv python3-pip  # the procaudio wheel installed into a venv (tests/python)
   # examples/live_captions.py and its test: speech recognition, a speaking process
   gstreamer1.0-pocketsphinx pocketsphinx-en-us espeak-ng
   # the Debian packages (scripts/build-debs.sh) and their test
