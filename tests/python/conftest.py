@@ -21,6 +21,10 @@ from pw_session import BUILD, TONE_PLAYER, Session, start_session, stop_session 
 os.environ.setdefault("GST_PLUGIN_PATH", str(BUILD / "gst"))
 Gst.init(None)
 
+# windows/ runs on Windows against wasapiprocsrc (the windows workflow, with --noconftest):
+# nothing of it belongs to this suite.
+collect_ignore = ["windows"]
+
 
 @pytest.fixture(scope="session")
 def pw_session():
