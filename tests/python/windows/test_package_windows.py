@@ -31,6 +31,7 @@ import wav_analysis  # noqa: E402
 
 import procaudio  # noqa: E402  (the installed wheel, not the source tree)
 from procaudio import _gst  # noqa: E402
+Gst = _gst.Gst
 
 # As the wasapi-real suite (tests/wasapi/real_windows.h): the played level and frequencies,
 # the engine's conversion tolerance, and how far down another process must be.
@@ -167,14 +168,30 @@ def test_record_returns_that_many_frames_of_the_tone(players):
 
 
 def test_list_processes_shows_the_players(players):
-    # The provider lists a session once the engine has it: asked again until it does,
-    # for at most 10 s (each call is a fresh snapshot).
+    # The provider lists a session once the audio engine has it: a device monitor's bus
+    # says when a device appears or changes, so the test waits on those messages (at most
+    # 10 s in all), then asks list_processes() for its snapshot.
+    monitor = Gst.DeviceMonitor.new()
+    monitor.add_filter(_gst.DEVICE_CLASS, None)
+    assert monitor.start(), "no provider of Audio/Source/Application"
+    bus = monitor.get_bus()
     deadline = time.monotonic() + 10
-    while True:
-        listed = {p.pid: p for p in procaudio.list_processes()}
-        if all(p.pid in listed and listed[p.pid].playing for p in players):
-            break
-        assert time.monotonic() < deadline, f"not listed as playing: {list(listed.values())}"
+
+    def playing_pids():
+        props = [_gst.structure_to_dict(d.get_properties()) for d in monitor.get_devices()]
+        return {int(p["procaudio.pid"]) for p in props
+                if "procaudio.pid" in p and p.get("procaudio.playing")}
+
+    try:
+        while not {p.pid for p in players} <= playing_pids():
+            left = deadline - time.monotonic()
+            assert left > 0, f"not listed as playing: {procaudio.list_processes()}"
+            bus.timed_pop_filtered(int(left * Gst.SECOND),
+                                   Gst.MessageType.DEVICE_ADDED | Gst.MessageType.DEVICE_CHANGED)
+    finally:
+        monitor.stop()
+    listed = {p.pid: p for p in procaudio.list_processes()}
+    assert all(p.pid in listed and listed[p.pid].playing for p in players), listed
     for p in players:
         info = listed[p.pid]
         assert info.process_name.lower().removesuffix(".exe") == "wintone", info
