@@ -446,7 +446,8 @@ class Capture:
     def stats(self):
         """The element's statistics (packets, frames-captured, frames-silent,
         frames-gap-filled, frames-dropped, frames-pushed, discontinuities, resyncs,
-        reattachments, chunks-pushed, latency-last, latency-max) plus the package's:
+        reattachments, chunks-pushed, latency-last, latency-max, arrival-last) plus the
+        package's:
         chunks-received (from the element, after conversion), chunks-delivered (to the
         iterator or stream), chunks-dropped (by the package for a slow consumer) and
         chunks-queued (waiting for the consumer)."""
