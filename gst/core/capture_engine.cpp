@@ -56,12 +56,11 @@ void CaptureEngine::interrupt() {
 }
 
 void CaptureEngine::reset_stats() {
-  for (auto *c :
-       {&counters_.packets, &counters_.frames_captured, &counters_.frames_silent,
-        &counters_.frames_gap_filled, &counters_.frames_dropped, &counters_.frames_pushed,
-        &counters_.discontinuities, &counters_.resyncs, &counters_.reattachments,
-        &counters_.chunks_pushed, &counters_.latency_last_ns, &counters_.latency_max_ns,
-        &counters_.arrival_last_ns}) {
+  for (auto *c : {&counters_.packets, &counters_.frames_captured, &counters_.frames_silent,
+                  &counters_.frames_gap_filled, &counters_.frames_dropped, &counters_.frames_pushed,
+                  &counters_.discontinuities, &counters_.resyncs, &counters_.reattachments,
+                  &counters_.chunks_pushed, &counters_.latency_last_ns, &counters_.latency_max_ns,
+                  &counters_.arrival_last_ns}) {
     c->store(0, kRelaxed);
   }
 }
@@ -282,6 +281,10 @@ bool CaptureEngine::take_pending_gap(Chunk &chunk, void *dst) {
   std::memset(dst, 0, frames * settings_.format.bytes_per_frame());
   pending_gap_done_ += frames;
   return true;
+}
+
+bool CaptureEngine::chunk_ready() const {
+  return pending_gap_done_ < pending_gap_.frames || ring_->readable();
 }
 
 CaptureEngine::ReadStatus CaptureEngine::read(Chunk &chunk, void *dst, uint64_t stream) {

@@ -90,6 +90,9 @@ class CaptureEngine final : public CaptureSink {
   // the end or an error, what was captured is still handed out first. Returns kFlushing while
   // flushing or once `stream` is no longer the current stream.
   ReadStatus read(Chunk &chunk, void *dst, uint64_t stream);
+  // True when read() would hand out a chunk at once: for a consumer that must not block
+  // because the same thread also produces (the fuzzer drives both sides from one thread).
+  bool chunk_ready() const;
   // The current stream; begin() and interrupt() start a new one.
   uint64_t stream_id() const { return stream_.load(); }
   // Records that a chunk read went downstream at `push_time_ns`.
