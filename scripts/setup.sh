@@ -20,6 +20,8 @@ PACKAGES=(
   python3-venv python3-pip  # the procaudio wheel installed into a venv (tests/python)
   # examples/live_captions.py and its test: speech recognition, a speaking process
   gstreamer1.0-pocketsphinx pocketsphinx-en-us espeak-ng
+  # the engine's fuzzer (tests/fuzz): clang with libFuzzer and the sanitizers' runtimes
+  clang libclang-rt-14-dev
   # the Debian packages (scripts/build-debs.sh) and their test
   dpkg-dev debhelper dh-python lintian
 )

@@ -40,6 +40,19 @@ say "install: meson install --prefix=/usr, then the Debian packages (on this mac
 PYTEST_ADDOPTS="--junitxml=$results/install.xml" PROCAUDIO_BUILD_DIR="$build" \
   /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/install || fail=1
 
+say "fuzzing the engine: libFuzzer with ASan + UBSan, ${PROCAUDIO_FUZZ_SECONDS:-60} s"
+fuzz_build=$build-fuzz
+reconfigure=()
+[[ -f $fuzz_build/build.ninja ]] && reconfigure=(--reconfigure)
+if CXX=clang++ meson setup "${reconfigure[@]}" "$fuzz_build" -Dfuzzing=enabled -Dtests=disabled \
+    -Dbenchmarks=disabled -Dpipewire=disabled -Db_sanitize=address,undefined -Db_lundef=false \
+    -Dwerror=true >/dev/null && ninja -C "$fuzz_build" tests/fuzz/fuzz-engine >/dev/null; then
+  PYTEST_ADDOPTS="--junitxml=$results/fuzz.xml" PROCAUDIO_FUZZ_BUILD="$fuzz_build" \
+    /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/fuzz || fail=1
+else
+  echo "the fuzzer did not build"; fail=1
+fi
+
 say "benchmarks (figures, not pass/fail)"
 "$build/tests/bench/bench-engine" --benchmark_min_time=0.2 || fail=1
 /usr/bin/python3 tests/bench/pipewire_bench.py --build "$build" --seconds 4 --rounds 3 \
