@@ -46,7 +46,8 @@ struct GstProcAudioSrcState {
   // Capture runs only while PLAYING. GstBaseSrc (1.22) calls create() without its LIVE lock
   // and does not unblock it on PLAYING->PAUSED, so the element keeps its own flag: a pause
   // ends the stream, and create() waits here for PLAYING (or unlock) to start a fresh one.
-  // Guards `playing`, `capturing` and backend start/stop.
+  // Guards `playing`, `capturing`, backend start/stop, and the negotiated format below,
+  // which a latency query reads from any thread.
   std::mutex capture_mutex;
   std::condition_variable capture_cond;
   bool playing = false;
@@ -179,6 +180,7 @@ static gboolean gst_proc_audio_src_start(GstBaseSrc *basesrc) {
     return FALSE;
   }
   state->engine.reset_stats();
+  std::lock_guard<std::mutex> lock(state->capture_mutex);
   state->have_format = false;
   state->capturing = false;
   state->backend = std::move(backend);
@@ -275,6 +277,9 @@ static gboolean gst_proc_audio_src_query(GstBaseSrc *basesrc, GstQuery *query) {
   if (GST_QUERY_TYPE(query) != GST_QUERY_LATENCY) {
     return GST_BASE_SRC_CLASS(gst_proc_audio_src_parent_class)->query(basesrc, query);
   }
+  // The application's thread asks while the streaming thread negotiates or a state change
+  // replaces the backend.
+  std::lock_guard<std::mutex> lock(state->capture_mutex);
   if (!state->backend || !state->have_format) {
     SRC_DEBUG(self, "latency query before the format is known");
     return FALSE;
