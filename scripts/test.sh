@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing (apt-get), builds with warnings as errors, runs
 # every suite (unit, element, PipeWire end to end, Python, the install with meson and as
-# Debian packages, the engine's fuzzer, the sanitizer builds, the Windows cross build under
-# wine), runs the benchmarks once so their figures are printed, and exits non-zero on any
-# failure. Ends with one line: "N passed, N failed".
+# Debian packages, the engine's fuzzer, the sanitizer builds, a 2-minute soak, the Windows
+# cross build under wine), runs the benchmarks once so their figures are printed, and exits
+# non-zero on any failure. Ends with one line: "N passed, N failed".
 #
 #   PROCAUDIO_SKIP_WINDOWS=1  skip the Windows cross build (quick local runs; never in CI)
 #   PROCAUDIO_BUILD_DIR       build directory (default build-test)
@@ -55,6 +55,10 @@ fi
 
 say "sanitizers: ASan + UBSan (unit, element, PipeWire suites), TSan (unit suite)"
 scripts/sanitize.sh "$build" "$results" || fail=1
+
+say "soak: two targets captured for 2 minutes (scripts/soak.sh; 10 by default)"
+PYTEST_ADDOPTS="--junitxml=$results/soak.xml" PROCAUDIO_BUILD_DIR="$build" scripts/soak.sh 2 ||
+  fail=1
 
 say "benchmarks (figures, not pass/fail)"
 "$build/tests/bench/bench-engine" --benchmark_min_time=0.2 || fail=1
