@@ -91,17 +91,25 @@ def latency_run(harness, pids, seconds):
     return figures
 
 
-def main():
+def bench_arguments(extra=()):
+    """The options both PipeWire benchmarks take (plus `extra` flags); puts the build's
+    plugin and test programs in force. Returns the parsed arguments."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=str(REPO / "build"))
     ap.add_argument("--seconds", type=float, default=10.0, help="measured window per run")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per capturer")
     ap.add_argument("--sources", default="1,2,10",
                     help="comma-separated numbers of target processes, one configuration each")
-    ap.add_argument("--plot")
+    for flag in extra:
+        ap.add_argument(flag)
     args = ap.parse_args()
     os.environ["PROCAUDIO_BUILD_DIR"] = args.build
     os.environ["GST_PLUGIN_PATH"] = str(pathlib.Path(args.build) / "gst")
+    return args
+
+
+def main():
+    args = bench_arguments(["--plot"])
     harness = pathlib.Path(args.build) / "tests" / "bench" / "pipewire-latency"
     assert harness.exists(), f"{harness} missing: build with -Dbenchmarks and -Dpipewire enabled"
     import numpy as np

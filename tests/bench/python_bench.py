@@ -18,7 +18,6 @@ its on_chunk call (p50, p99, max), beside the element's own arrival->push from t
     /usr/bin/python3 tests/bench/python_bench.py --build build [--seconds 10] [--rounds 3]
         [--sources 1,2,10]
 """
-import argparse
 import json
 import os
 import pathlib
@@ -29,7 +28,7 @@ import sys
 REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "python"))
 sys.path.insert(0, str(REPO / "tests" / "bench"))
-from pipewire_bench import run_capturers  # noqa: E402
+from pipewire_bench import bench_arguments, run_capturers  # noqa: E402
 
 WORKER = REPO / "tests" / "bench" / "python_worker.py"
 CAPS = "audio/x-raw,format=S16LE,layout=interleaved,rate=16000,channels=1"
@@ -61,15 +60,7 @@ def latency_run(pids, seconds):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--build", default=str(REPO / "build"))
-    ap.add_argument("--seconds", type=float, default=10.0, help="measured window per run")
-    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per capturer")
-    ap.add_argument("--sources", default="1,2,10",
-                    help="comma-separated numbers of target processes, one configuration each")
-    args = ap.parse_args()
-    os.environ["PROCAUDIO_BUILD_DIR"] = args.build
-    os.environ["GST_PLUGIN_PATH"] = str(pathlib.Path(args.build) / "gst")
+    args = bench_arguments()
     import numpy as np
     from pw_session import TONE_PLAYER, Session, start_session, stop_session
 
