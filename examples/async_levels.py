@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Print the loudness (RMS, dBFS) of one application's audio, chunk by chunk, with asyncio.
 
     python3 examples/async_levels.py --pid 1234

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """List the applications that play audio now: pid, process name, application name.
 
     python3 examples/list_apps.py

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Live captions of one application's audio: VAD + speech recognition (pocketsphinx).
 
     python3 examples/live_captions.py --process-name firefox

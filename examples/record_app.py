@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Record one application's audio to a WAV file until it exits.
 
     python3 examples/record_app.py --pid 1234 out.wav

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Builds the Debian packages gstreamer1.0-procaudio and python3-procaudio from this checkout's
 # files (tracked and new, not ignored) into OUTDIR, then runs lintian on them.
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Builds a wheel of the procaudio package with the plugin inside it:
 
     scripts/build-wheel.py --plugin build/gst/gstprocaudio.dll --platform win_amd64 --out dist

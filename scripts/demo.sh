@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The main job, end to end on this machine: capture the audio of ONE process.
 #
 # Installs what is missing, builds, starts a private headless PipeWire session if none is

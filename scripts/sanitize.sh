@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The sanitizer runs of scripts/test.sh: the unit, element and PipeWire suites built with
 # AddressSanitizer + UndefinedBehaviorSanitizer (GCC), and the unit suite with
 # ThreadSanitizer (clang). Any report fails its test: UBSan halts, LSan reports leaks at exit

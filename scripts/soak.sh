@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Soak: two targets captured continuously for MINUTES (default 10) on a private PipeWire
 # session, with exact frame accounting, continuity, drift and RSS checked and printed
 # (tests/soak/test_soak.py). Needs a build made by scripts/test.sh (or PROCAUDIO_BUILD_DIR).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The test command: installs what is missing (apt-get), builds with warnings as errors, runs
 # every suite (unit, element, PipeWire end to end, Python, the install with meson and as
 # Debian packages, the engine's fuzzer, the sanitizer builds, a 2-minute soak, the Windows

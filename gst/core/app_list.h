@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The applications that play audio, from their output streams: what the device providers
 // list. A stream belongs to the process that owns it; that process is shown as the oldest of
 // itself and its ancestors that has its executable name (the RootFinder's answer), so a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Sample formats the engine moves around, and the sets of them a backend can capture.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // One delivery of captured frames from the OS audio engine to a backend's capture thread.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 #include "target_spec.h"
 
 #include "capture_backend.h"

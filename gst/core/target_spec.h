@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Which processes to capture, and what to do when the target exits: validated once, before a
 // backend sees it.
 #pragma once

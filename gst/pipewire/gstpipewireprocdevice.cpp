@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // One application as a GstDevice. Its element is a pipewireprocsrc on the application's root
 // process with include-tree, so every stream of the group the provider showed (a child's
 // too) is captured, and a stream it opens later as well.

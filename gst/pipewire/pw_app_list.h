@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // What the PipeWire provider needs of the platform-free AppList (core/app_list.h): the root a
 // stream's process plays for, found in /proc.
 #pragma once

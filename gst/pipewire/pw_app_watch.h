@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The applications that play audio, live, from the shared connection's registry: what the
 // device provider shows. It attaches to the Connection as one more RegistryListener (the
 // backends' cache, not a watch of its own), feeds each output stream node to an AppList and

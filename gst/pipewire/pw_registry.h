@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The registry cache of one PipeWire connection: the Clients, the application output stream
 // nodes (Stream/Output/Audio, each bound to read its full info) and the Ports the server
 // announces, with the process each stream node belongs to. Whoever attaches a

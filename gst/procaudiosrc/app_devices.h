@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The devices a process-audio device provider shows while started: one GstDevice per
 // Application its platform's watch reports, added, replaced and removed as the watch says.
 // Both providers (PipeWire, WASAPI) keep one between start() and stop(); only how a device is

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // What GstProcAudioSrc translates between the engine and GStreamer, kept out of the element:
 // errors (ErrorKind -> domain and code, posted with the OS detail), the log bridge, the
 // stats structure, caps (formats <-> GstCaps, fixation to a preferred format), and the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // GstProcAudioDeviceProvider: the abstract base of the process-audio device providers
 // (pipewireprocdeviceprovider, wasapiprocdeviceprovider). It lists the applications that play
 // audio as devices of class Audio/Source/Application: probe() once, and between start() and

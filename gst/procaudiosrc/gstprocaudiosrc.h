@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // GstProcAudioSrc: the abstract live GstPushSrc that wasapiprocsrc and pipewireprocsrc share.
 // A subclass only says which backend to drive, its metadata and its debug category.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // RAII for GST_OBJECT_LOCK, as libcamerasrc does for its GLib mutexes.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The settings a user gives GstProcAudioSrc, as GObject properties: their specs (the blurbs
 // gst-inspect-1.0 shows, the manual of the element), the enum types, reading and writing them,
 // and the rules they must meet before a capture starts. No state of the element here.

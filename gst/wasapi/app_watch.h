@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The applications that play audio on this machine, live, from its audio sessions: what
 // wasapiprocdeviceprovider shows. A SessionWatch (every active render endpoint's
 // IAudioSessionManager2, IAudioSessionNotification for new sessions, IAudioSessionEvents for

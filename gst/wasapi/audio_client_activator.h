@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Getting a process-loopback IAudioClient: the seam between the backend and the OS.
 //
 // AudioClientActivator is what the backend asks; tests give it a fake that hands out fake

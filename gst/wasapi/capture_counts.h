@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // What the capture thread did, for diagnostics and the tests that prove it is driven by the
 // audio engine's events. Plain values: no Windows header, so the backend's facade can hand
 // them out.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // IUnknown for the COM objects this code implements (the callbacks the audio service calls,
 // and the tests' fakes): reference counted with an atomic, as they are called on any thread,
 // and deleted by their last Release(). No GStreamer.

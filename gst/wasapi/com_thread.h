@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // COM work on threads of the multithreaded apartment, whatever apartment the caller (an
 // application's UI thread, say) is in: a piece of work run on a short-lived thread, and a
 // worker thread that runs what is posted to it. No GStreamer.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The machine's audio endpoints (IMMDeviceEnumerator): the default render endpoint, whose mix
 // rate is the capture rate to prefer, and the default endpoint of either direction for the
 // tests that run the capture loop against a real capture endpoint. Call from a thread in the

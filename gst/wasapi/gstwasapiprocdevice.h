@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The device wasapiprocdeviceprovider lists for one application: its name, what
 // wasapiprocsrc captures, the application's properties, and the element that captures it.
 #pragma once

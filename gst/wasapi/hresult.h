@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // HRESULTs and Win32 error codes as text a developer can act on, for CaptureError::detail:
 //   0x88890004 (AUDCLNT_E_DEVICE_INVALIDATED: The audio endpoint device has been unplugged, ...)
 //   0x80070002 (HRESULT_FROM_WIN32(ERROR_FILE_NOT_FOUND): The system cannot find the file ...)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The process-loopback activation parameters of the Windows SDK's
 // <audioclientactivationparams.h> (10.0.20348 and later).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Where SessionWatch gets its session managers: one IAudioSessionManager2 per active output
 // (render) endpoint, the ones there are now and the ones that become active later (a headset
 // plugged in), from IMMDeviceEnumerator and its IMMNotificationClient. Tests hand SessionWatch

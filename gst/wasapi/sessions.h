@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The machine's audio sessions, as they come and go: which process plays on which render
 // endpoint, from Windows' own notifications (IAudioSessionManager2 on every active render
 // endpoint, IAudioSessionNotification for new sessions, IAudioSessionEvents for each one's

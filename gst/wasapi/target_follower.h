@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // What the WASAPI backend knows of its target between captures: the application's audio
 // sessions (from an AudioSessionSource), and, when it follows the application by name
 // (on-target-exit=wait), a thread that waits for the next process of that name while the

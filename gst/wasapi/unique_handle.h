@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // A kernel HANDLE with one owner (closed once, move-only). No GStreamer.
 #pragma once
 

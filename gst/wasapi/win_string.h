@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // UTF-8 <-> UTF-16 for the Win32 "W" APIs: the engine and GStreamer speak UTF-8.
 #pragma once
 

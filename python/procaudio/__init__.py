@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """procaudio: the audio of one application, in Python, from GStreamer's pipewireprocsrc
 (Linux) or wasapiprocsrc (Windows).
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """GStreamer through PyGObject: imported once, initialised once, and the capture element of
 this platform. Nothing here is Linux-only, so the package runs unchanged on Windows.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """The exceptions the package raises: every GStreamer error of a capture reaches the caller as
 one of these, with the element's message (what to do) and debug string (the OS detail)."""
 from ._gst import GLib, Gst

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """list_processes(): the applications that play audio now, from the plugin's device
 provider (pipewireprocdeviceprovider / wasapiprocdeviceprovider) via Gst.DeviceMonitor."""
 from typing import NamedTuple

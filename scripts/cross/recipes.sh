@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The recipes of the cross-built GStreamer prefix (zlib, libffi, gettext, and the meson-built
 # components glib, GStreamer and its base and good plugins), sourced by scripts/cross-windows.sh,
 # whose variables and helpers they use. Their bodies are part of the prefix's cache key

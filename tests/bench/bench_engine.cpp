@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Cost of the capture engine per 10 ms chunk of 48 kHz stereo F32 (480 frames, 3840 bytes).
 // The peer in the same run, BM_Peer_TwoMemcpy, is the floor any hand-off has to pay: the
 // samples copied in and copied out once. Ratios against it survive noisy machines.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Capture cost against the peers, in one run, on a private PipeWire session.
 
 For each count of target processes (tone players) in --sources (default 1, 2 and 10),

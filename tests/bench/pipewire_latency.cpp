@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Arrival->push latency of pipewireprocsrc, per chunk, as its `stats` report it.
 //
 // One pipeline with a `pipewireprocsrc pid=PID ! fakesink` branch per PID. A buffer probe on

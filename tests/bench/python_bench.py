@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """The Python path's cost and latency, beside the element alone, in one run, on a private
 PipeWire session.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """The Python side of tests/bench/python_bench.py: one `procaudio.Capture` per pid, each with
 an `on_chunk` callback, in this one process, until SIGINT or SIGTERM.
 

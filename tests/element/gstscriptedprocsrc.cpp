@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 #include "gstscriptedprocsrc.h"
 
 GST_DEBUG_CATEGORY_STATIC(gst_scripted_proc_src_debug);

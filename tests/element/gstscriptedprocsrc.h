@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // scriptedprocsrc: GstProcAudioSrc driven by a ScriptedBackend; registered by the tests only.
 #pragma once
 

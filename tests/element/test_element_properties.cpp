@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // GstProcAudioSrc's properties, bad input and caps through the scripted backend: defaults,
 // the fail-closed rule, refused values and combinations (each a clear error at READY->PAUSED),
 // and the caps negotiated with downstream. main() is test_element.cpp's.

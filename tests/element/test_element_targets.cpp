@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // GstProcAudioSrc and its target, through the scripted backend: the "procaudio-target"
 // messages a backend's state changes become, a re-attachment to a new process (one DISCONT,
 // PTS never back, counted), and reference timestamps.

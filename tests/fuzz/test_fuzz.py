@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Runs the engine's libFuzzer target (tests/fuzz/fuzz_engine.cpp, built with ASan + UBSan)
 for a bounded time from the seed corpus in tests/fuzz/corpus: a breached invariant, a crash
 or a sanitizer report fails the run and leaves the input that did it.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """The two ways to install procaudio on Debian, done for real on this machine: `meson install`
 with --prefix=/usr, then the .debs of scripts/build-debs.sh. After each, GStreamer and Python
 find the plugin and the package with no environment variables set, and the installed copy

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // What the pipewireprocdeviceprovider tests share: the provider started, with its bus read
 // into the devices shown now and every message, stamped on CLOCK_MONOTONIC; and the fixture
 // (the session of pw_fixture.h, plus a paplay client).

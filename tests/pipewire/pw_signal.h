@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The tests' own signals: a tone file for paplay to play, and the level of a tone in what was
 // captured. No PipeWire, no GStreamer.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // pipewireprocsrc in a real pipeline against the real session (the plugin from this build):
 // process-name=X on-target-exit=wait started before X runs. What an application sees on the
 // bus and in the buffers: a "waiting" message and GAP silence, a "capturing" message and X's

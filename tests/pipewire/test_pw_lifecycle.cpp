@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // How a capture ends or pauses: the target exits, the PipeWire daemon dies (for one backend,
 // and for every backend on the shared connection, which a new daemon on the same socket then
 // replaces), and the graph stalls while the daemon is stopped. Fixture and environment:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // pipewireprocdeviceprovider (the plugin from this build) against the real session: real tone
 // players and a paplay (PulseAudio) client are the applications; the provider's bus is what
 // an application sees. Devices with the right pid, names and playing state; pausing a player

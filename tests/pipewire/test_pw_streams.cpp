@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // How a capture follows its target's streams: streams that start late or go away, two
 // streams of one process mixed, another format, and backends started and stopped again or
 // many at once on the shared connection. Fixture and environment: pw_fixture.h.

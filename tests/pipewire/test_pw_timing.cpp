@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The packets' timestamps: continuous across quantum changes and over a long capture, and the
 // same at every capture rate. Fixture and environment (PROCAUDIO_PW_LONG_SECONDS):
 // pw_fixture.h.

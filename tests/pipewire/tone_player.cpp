@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // tone_player: a real PipeWire client for the end-to-end tests. Plays sine tones through
 // native pw_streams that the session manager links to the default sink, like any application.
 //

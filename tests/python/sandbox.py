@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Processes in a pid namespace of their own, as Flatpak (and other sandboxed) applications run:
 `unshare --pid --fork --mount-proc` (with a user namespace too when not root). Inside, the
 program sees its own pid (1, or 2 when a shell starts it); on the host it has another. Only

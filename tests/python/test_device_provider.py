@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """pipewireprocdeviceprovider as an application sees it: Gst.DeviceMonitor filtered on
 Audio/Source/Application lists the real players of the private session with their
 properties, follows them live on its bus, and gst-device-monitor-1.0 run as a program lists

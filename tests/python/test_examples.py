@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """The examples in examples/, each run as a user runs it (a subprocess, the package from the
 source tree on PYTHONPATH, the private session's environment) against real players, and
 their output checked: a finalised WAV with the tone, levels at the tone's level, the player

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """The plugin shipped beside the package (procaudio/gstreamer-1.0/, where a wheel puts it), as a
 user's fresh interpreter sees it: /usr/bin/python3 in a subprocess, GST_PLUGIN_PATH and
 PYTHONPATH not set, the private session's PipeWire variables kept.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Sandboxed applications, through PyGObject: a PulseAudio client and a native PipeWire client,
 each in a pid namespace of its own (as Flatpak apps run), are captured by their host pid, by
 their name, and by include-tree from the namespace's parent, and never by the number they

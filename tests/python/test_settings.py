@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Bad and missing settings, through PyGObject: each is a RESOURCE/SETTINGS error at
 READY->PAUSED that says what to do, and nothing is captured. The element fails closed: a
 value that was never set, or that GObject rejected, never widens the capture."""

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """capture_by_name.py NAME SECONDS FREQ OTHER: captures process NAME with pipewireprocsrc
 (GST_PLUGIN_PATH points at the Linux build) for SECONDS and prints one line
 "level=<dBFS at FREQ> other=<dBFS at OTHER> peak=<dBFS> audible=<fraction> frames=<N>

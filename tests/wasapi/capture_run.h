@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // One real pipeline run for the wasapi-real suite: a description whose source is named "src"
 // and whose sink is an appsink named "sink"; every buffer that reaches the sink (timestamps,
 // flags, arrival, samples per channel), the bus's first error, the EOS and when it came, the

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """`gst-inspect-1.0 wasapiprocsrc` with the plugin directory on GST_PLUGIN_PATH: the element
 and its properties must be listed; `gst-inspect-1.0 procaudio` must list the plugin's
 features, wasapiprocdeviceprovider among them. Off Windows the .exe runs under wine (the

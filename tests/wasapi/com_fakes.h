@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // COM fakes of the process-loopback audio client, for the WASAPI backend tests under wine
 // (wine has no process loopback). They behave like the real client as issue 4 records it:
 // GetMixFormat, IsFormatSupported, GetDevicePeriod, GetCurrentPadding are E_NOTIMPL,

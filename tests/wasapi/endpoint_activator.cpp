@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 #include "endpoint_activator.h"
 
 #include "wasapi/com_thread.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The test seam that hands the capture loop a real WASAPI client: an IAudioClient of the
 // default capture endpoint (IMMDevice::Activate) instead of a process-loopback one. Under wine
 // that endpoint is winepulse's default PulseAudio source, the private session's null-sink

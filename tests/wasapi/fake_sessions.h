@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // A scripted AudioSessionSource: the test says which process starts and stops playing, as
 // Windows' session manager would through its notifications. Callbacks run on the test's
 // thread, inside play()/pause()/expire(), never concurrently, as the real ones come from one

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The Linux side of the tests that run under wine against a real audio stack: requests to
 // tests/wasapi/linux_side.py, which started this program inside a private PipeWire session
 // (with a PulseAudio server that wine's winepulse talks to) and answers on stdin.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """The Linux side of the Windows tests that run under wine against a real audio stack.
 
     linux_side.py [--linux-build DIR] -- PROGRAM [ARGS...]

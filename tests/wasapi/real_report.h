@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The wasapi-real suite's JSON report: the machine, the mode the suite ran in, what Windows
 // accepted (formats, Initialize flags), every HRESULT the element or the backend logged, and
 // each scenario's measurements. Written once, when the suite ends.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // What the wasapi-real suite's scenarios share: the mode it runs in (real Windows, wine, or a
 // Windows too old for process loopback), the played tones, the pipeline helpers, and the
 // fixture whose target and decoy players play through the whole suite.

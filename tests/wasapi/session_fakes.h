@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // COM fakes of Windows' audio-session manager, for SessionWatch under wine (whose own answers
 // RegisterSessionNotification with E_NOTIMPL): IAudioSessionManager2 per output device, with
 // IAudioSessionControl2 sessions and an enumerator, calling the notifications SessionWatch

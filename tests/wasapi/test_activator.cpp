@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // ProcessLoopbackActivator against a fake ActivateAudioInterfaceAsync (parameters, agile
 // handler, completion on another thread, activate results, the timeout), and against the
 // real one under wine (which has no process loopback: 0x80070002).

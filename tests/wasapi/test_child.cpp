@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // wasapi-test-child.exe <event name> <lifetime ms> [<program>]: a real process for the
 // target-exit and process tests. Exits with 0 when the named event is set, with 3 after the
 // lifetime, with 2 on bad arguments. With <program> (another copy of this one), it first

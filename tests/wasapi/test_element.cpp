@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The real plugin DLL under GStreamer (cross-built, run under wine): wasapiprocsrc is
 // registered with its properties and caps, and a real pipeline fails READY->PAUSED with
 // errors a person can act on: "no such process" for a pid that does not exist and, under

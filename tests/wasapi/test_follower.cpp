@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // TargetFollower on its own, with hooks of the test's in place of the backend's: a process of
 // the name followed that cannot be held (it exited, refused access, or its pid was reused) is
 // not the stream's end, an attach that fails is; and a hand-over is taken exactly once however

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Following an application by its name (on-target-exit=wait) and counting its streams:
 // WasapiBackend with real child processes (their start, their tree, their exit), COM fakes of
 // the process-loopback client, and a scripted session source in place of Windows' session

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // HRESULT / Win32 error text, the activation parameter layout, the Initialize() format.
 #include <gtest/gtest.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // wasapiprocdeviceprovider under GStreamer, linked in (not loaded from the plugin DLL) so that
 // its session managers can be COM fakes, with real child processes playing: one device per
 // application with its properties and caps; DEVICE_CHANGED, _ADDED and _REMOVED as sessions

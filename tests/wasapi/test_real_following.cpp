@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // wasapi-real, following: process-name=X on-target-exit=wait started before X runs, X playing
 // one tone, X exiting, X starting again with another tone. The element waits (GAP silence and
 // a "waiting" message), captures each process of the name from its audio session, keeps PTS

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // wasapi-real, the targets: by pid, by process name, include-tree (a grandchild),
 // exclude-tree, and every caps combination the element offers, each captured at the played
 // frequency and level with the other processes' tones at least 40 dB down. Off real Windows

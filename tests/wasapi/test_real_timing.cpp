@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // wasapi-real, time: the player's pause (GAP or silence for its length, nothing else), its
 // exit (EOS within 500 ms, the WAV finalised), PLAYING <-> PAUSED cycles, a 60 s run (drift,
 // resyncs, lag), what Initialize accepts per format at the backend, and a self-check of the

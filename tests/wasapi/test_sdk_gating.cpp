@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The WASAPI sources built against sdk-standin/audioclientactivationparams.h, a copy of the
 // Windows SDK's gating (everything declared only when NTDDI_VERSION >= NTDDI_WIN10_FE), in
 // the state this executable was compiled for (PROCAUDIO_EXPECT_SDK_DECLARATIONS): the build

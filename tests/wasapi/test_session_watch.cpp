@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // SessionWatch, the COM glue between Windows' audio-session notifications and following an
 // application by name, against COM fakes of IAudioSessionManager2 / IAudioSessionControl2
 // that call its notifications on other threads, as the audio service does: the sessions there

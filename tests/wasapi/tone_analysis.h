@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // What the Windows tests measure in captured audio: one channel as floats, and the level of a
 // sine in it (a Hann-windowed single-bin DFT, as tests/python/wav_analysis.py measures).
 #pragma once

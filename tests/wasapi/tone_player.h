@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // wintone.exe (tests/wasapi/wintone.cpp) as a test drives it: a real process rendering a tone
 // through shared-mode WASAPI, started with its options, its stdout lines ("started pid=...",
 // "paused", "resumed", "exit frames=...") read on a thread and waited for, bounded; asked to

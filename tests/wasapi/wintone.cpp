@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // wintone.exe: the tone player of the Windows tests. Renders a sine tone through shared-mode,
 // event-driven WASAPI on the default render endpoint (eRender, eConsole), in the endpoint's mix
 // format (IEEE float 32 or PCM 16, the same value in every channel). Under wine it is heard on

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // wintone.exe's WASAPI rendering: the default render endpoint, its mix format (IEEE float 32 or
 // PCM 16, the same value in every channel), the event-driven render loop with its pause and its
 // played-out end. The interface is wintone_render.h; the program (options, output lines, exit

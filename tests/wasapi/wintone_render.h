@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // wintone.exe's rendering half: the tone through shared-mode, event-driven WASAPI on the default
 // render endpoint. wintone.cpp (its header comment documents the program: options, output
 // lines, exit codes) parses the command line, runs --child and the lifetime watchdog, and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """procaudio on Windows as a user of the GStreamer wheels has it: the installed procaudio wheel
 (its plugin DLL in procaudio/gstreamer-1.0/), GStreamer and PyGObject from
 `pip install gstreamer-meta`, and real players (tests/wasapi/wintone.cpp) captured by

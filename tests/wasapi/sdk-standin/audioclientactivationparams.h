@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // A stand-in for the Windows SDK's <audioclientactivationparams.h> (10.0.20348 and later)
 // with the SDK's gating: everything is declared only for the APP partition and when
 // NTDDI_VERSION >= NTDDI_WIN10_FE. Put first on the include path, it gives a mingw-w64 build
