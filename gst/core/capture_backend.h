@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The interface every platform backend implements, and the sink its capture thread feeds.
 //
 // Life cycle, driven by the element's state changes:
@@ -42,9 +43,13 @@ class CaptureSink {
  public:
   virtual ~CaptureSink() = default;
   virtual void on_packet(const Packet &packet) = 0;
-  // The OS sent nothing for a while (an idle target may send no packets at all): lets the
-  // engine keep the stream live with silence up to `now_ns` minus the backend's idle margin.
+  // A tick: the backend's wait timed out or its timer fired, at `now_ns`. The sink alone
+  // decides whether silence is due (an idle target may send no packets at all); a tick
+  // while packets flow, or earlier than asked, is harmless.
   virtual void on_idle(uint64_t now_ns) = 0;
+  // When the sink next wants a tick if no packet comes (monotonic ns; UINT64_MAX: none). A
+  // backend re-arms its wait or timer for it after every packet and every tick.
+  virtual uint64_t idle_deadline_ns() const = 0;
   // The target process is gone: the stream ends after what was captured. In exclude-tree
   // mode too: once the excluded root is gone its orphaned children could no longer be told
   // apart from everything else, and capturing them would break the exclusion.
@@ -59,7 +64,6 @@ class CaptureSink {
 
 struct CaptureConfig {
   AudioFormat format;
-  uint64_t latency_ns = 10'000'000;  // the element's latency-time: one chunk
   uint64_t buffer_ns = 200'000'000;  // the element's buffer-time
 };
 
@@ -67,11 +71,9 @@ class CaptureBackend {
  public:
   virtual ~CaptureBackend() = default;
 
-  // The formats start() accepts. Must not depend on open().
-  virtual FormatCaps formats() const = 0;
-
   // The format to capture in when downstream leaves the choice open (caps fixation): one of
-  // formats(), the one the OS converts least to. Valid after open().
+  // the formats the element's class declares (gst_proc_audio_src_class_set_formats()), the
+  // one the OS converts least to. Valid after open().
   virtual AudioFormat preferred_format() const { return AudioFormat{}; }
 
   // Resolves and checks the target (a validated spec) and connects to the audio service.
@@ -90,11 +92,12 @@ class CaptureBackend {
   // Releases what open() took. Idempotent; implies stop().
   virtual void close() = 0;
 
-  // Time a frame spends in the OS and the backend before it reaches on_packet().
+  // The packet period: how long the OS gathers frames before it hands them over (the
+  // PipeWire quantum, the WASAPI device period).
   virtual uint64_t latency_ns() const = 0;
 
-  // The longest a packet may arrive after its first frame's capture time; idle fill stays
-  // this far behind "now" so that it never covers time real audio will still arrive for.
+  // How late, after its first frame's capture time, the backend expects a packet before it
+  // has seen any: the floor of the engine's idle margin, which then learns from the packets.
   virtual uint64_t idle_margin_ns() const = 0;
 
   // The pid actually targeted after open() (process-name resolved), 0 for none.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // A failure a backend reports, in terms the element can map onto GStreamer error domains.
 #pragma once
 
@@ -27,5 +28,9 @@ struct CaptureError {
 
   explicit operator bool() const { return kind != ErrorKind::kNone; }
 };
+
+// "errno 2 (No such file or directory)", for a detail; a negative `err` (-errno, as PipeWire
+// returns it) is read as its positive.
+std::string errno_text(int err);
 
 }  // namespace procaudio

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // FrameRing: the hand-off between the capture thread (one producer) and the streaming
 // thread (one consumer). Lock-free, allocation-free after construction.
 //
@@ -44,7 +45,6 @@ class FrameRing {
   FrameRing &operator=(const FrameRing &) = delete;
 
   uint32_t bytes_per_frame() const { return bytes_per_frame_; }
-  uint32_t chunk_frames() const { return chunk_frames_; }
   uint32_t slot_count() const { return slot_count_; }
   // Frames of samples the ring holds before the producer overwrites unread ones.
   uint64_t capacity_frames() const { return uint64_t{slot_count_ - 1} * chunk_frames_; }
@@ -57,7 +57,6 @@ class FrameRing {
   // ignored for a data slot (it grows with append) and taken as is for a gap slot.
   void open_slot(const ChunkHeader &header);
   bool slot_is_open() const { return open_; }
-  const ChunkHeader &open_header() const { return open_header_; }
   // Room left in the open data slot, in frames.
   uint32_t slot_room() const;
   // Appends up to slot_room() frames to the open data slot; null `data` appends silence.
@@ -68,13 +67,11 @@ class FrameRing {
   // ---- Consumer (one thread) ----
   enum class ReadResult { kOk, kEmpty };
   // Copies the oldest intact committed slot: its header and, for a data slot, its samples
-  // into `dst` (room for chunk_frames() frames). `skipped_frames` gets the frames overwritten
-  // before they could be read since the previous read (0 almost always).
+  // into `dst` (room for a whole slot, `chunk_frames` frames). `skipped_frames` gets the frames
+  // overwritten before they could be read since the previous read (0 almost always).
   ReadResult read(ChunkHeader &header, void *dst, uint64_t &skipped_frames);
   // True when a committed slot is waiting; safe from the consumer only.
   bool readable() const;
-  // The sequence of committed slots; lets a waiter check for news without reading.
-  uint64_t committed() const { return write_index_.load(std::memory_order_acquire); }
 
  private:
   struct Slot;

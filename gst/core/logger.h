@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // A logging seam: backends and the engine log through it, the element routes it to its
 // GStreamer debug category (GST_DEBUG=pipewireprocsrc:6 shows the backend's lines too).
 #pragma once
@@ -44,10 +45,10 @@ class Logger {
 
 }  // namespace procaudio
 
-#define PA_LOG(logger, level, ...) \
+#define PROCAUDIO_LOG(logger, level, ...) \
   (logger).log(procaudio::LogLevel::level, __FILE__, __LINE__, __VA_ARGS__)
-#define PA_ERROR(logger, ...) PA_LOG(logger, kError, __VA_ARGS__)
-#define PA_WARNING(logger, ...) PA_LOG(logger, kWarning, __VA_ARGS__)
-#define PA_INFO(logger, ...) PA_LOG(logger, kInfo, __VA_ARGS__)
-#define PA_DEBUG(logger, ...) PA_LOG(logger, kDebug, __VA_ARGS__)
-#define PA_TRACE(logger, ...) PA_LOG(logger, kTrace, __VA_ARGS__)
+#define PROCAUDIO_ERROR(logger, ...) PROCAUDIO_LOG(logger, kError, __VA_ARGS__)
+#define PROCAUDIO_WARNING(logger, ...) PROCAUDIO_LOG(logger, kWarning, __VA_ARGS__)
+#define PROCAUDIO_INFO(logger, ...) PROCAUDIO_LOG(logger, kInfo, __VA_ARGS__)
+#define PROCAUDIO_DEBUG(logger, ...) PROCAUDIO_LOG(logger, kDebug, __VA_ARGS__)
+#define PROCAUDIO_TRACE(logger, ...) PROCAUDIO_LOG(logger, kTrace, __VA_ARGS__)

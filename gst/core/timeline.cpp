@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 #include "timeline.h"
 
 #include <algorithm>
@@ -17,7 +18,7 @@ uint64_t scale_u64(uint64_t a, uint64_t b, uint64_t c) {
 }
 
 Timeline::Timeline(uint32_t rate, uint64_t alignment_threshold_ns)
-    : rate_(rate), threshold_ns_(alignment_threshold_ns) {}
+    : rate_(rate), threshold_ns_(alignment_threshold_ns), gap_tolerance_ns_(threshold_ns_ / 4) {}
 
 void Timeline::reset() {
   started_ = false;
@@ -64,6 +65,8 @@ Timeline::Placement Timeline::place(uint64_t device_time_ns, uint32_t frames, ui
     if (device_time_ns > expected) {
       placement.fill_frames = ns_to_frames_rounded(device_time_ns - expected);
     }
+    placement.into_fill = previous_was_fill_ && device_time_ns < expected &&
+                          expected - device_time_ns >= frames_to_ns(1);
     next_offset_ += placement.fill_frames;
     set_anchor(next_offset_, std::max(device_time_ns, time_at(next_offset_)));
     placement.resync = Resync::kReattach;
@@ -74,15 +77,18 @@ Timeline::Placement Timeline::place(uint64_t device_time_ns, uint32_t frames, ui
     }
     const bool late = device_time_ns > expected;
     const uint64_t distance = late ? device_time_ns - expected : expected - device_time_ns;
+    // A jump: this packet starts well after the previous one ended, by its own stamps (slow
+    // drift never jumps). With the stream behind by as much, time was lost, not skewed.
     const bool jumped =
-        device_time_ns > previous_end_ns_ && device_time_ns - previous_end_ns_ > threshold_ns_;
+        device_time_ns > previous_end_ns_ && device_time_ns - previous_end_ns_ > gap_tolerance_ns_;
+    placement.into_fill = previous_was_fill_ && !late && distance >= frames_to_ns(1);
 
     if ((flags & kPacketDiscontinuity) != 0) {
       if (late) {
         placement.fill_frames = ns_to_frames_rounded(distance);
       }
       placement.resync = Resync::kDeviceDiscontinuity;
-    } else if (late && distance > threshold_ns_ && jumped) {
+    } else if (late && distance > gap_tolerance_ns_ && jumped) {
       placement.fill_frames = ns_to_frames_rounded(distance);
     } else if (late && previous_was_fill_) {
       placement.fill_frames = ns_to_frames_rounded(distance);
@@ -99,6 +105,15 @@ Timeline::Placement Timeline::place(uint64_t device_time_ns, uint32_t frames, ui
   previous_end_ns_ = device_time_ns + frames_to_ns(frames);
   previous_was_fill_ = false;
   return placement;
+}
+
+void Timeline::pad(uint64_t frames) {
+  if (frames == 0) {
+    return;
+  }
+  next_offset_ += frames;
+  previous_end_ns_ = time_at(next_offset_);
+  previous_was_fill_ = true;
 }
 
 Timeline::IdleFill Timeline::idle_fill(uint64_t until_ns, uint32_t granularity, uint64_t start_ns) {

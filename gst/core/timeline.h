@@ -1,10 +1,14 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Timeline: turns the device time of each packet into a continuous sample stream.
 //
 // Stream offsets count every frame the element emits (captured or filled). Times come from an
 // anchor (offset A was captured at device time T): frame n is at T + (n - A) / rate, so times
 // derived from offsets never drift by rounding. Each packet is placed against that prediction:
-//   within the alignment threshold      accepted as is (jitter);
-//   later, after a jump between packets  a gap: filled with silence, so recordings keep time;
+//   within a quarter of the threshold   accepted as is (jitter);
+//   later, after a jump between packets  a gap (a lost graph cycle, a stall): filled with
+//                                        silence, so recordings keep time and PTS never
+//                                        lags what was captured;
+//   otherwise within the threshold       accepted as is (jitter, slow drift);
 //   later, right after filled silence    the fill is topped up exactly (it is all silence);
 //   flagged discontinuous by the device  any lost time is filled, then a new anchor (resync);
 //   the first after reattach()           another process now: lost time filled, a new anchor
@@ -33,6 +37,9 @@ class Timeline {
     uint64_t fill_anchor_time_ns = 0;
     // A new anchor starts at the packet's first frame.
     Resync resync = Resync::kNone;
+    // The packet came for time the stream had already filled with idle silence: it is
+    // placed after that silence (later than it was captured, or re-anchored), not dropped.
+    bool into_fill = false;
   };
 
   struct IdleFill {
@@ -49,7 +56,6 @@ class Timeline {
   // the wait may reach past a packet's time: PTS never steps back).
   void reattach() { reattach_pending_ = true; }
   bool started() const { return started_; }
-  uint32_t rate() const { return rate_; }
 
   // Places a packet of `frames` whose first frame was captured at `device_time_ns`
   // (`flags` are PacketFlags) and advances the stream past any fill and the packet.
@@ -58,6 +64,10 @@ class Timeline {
   // Silence, in whole multiples of `granularity` frames, that brings the stream up to
   // `until_ns`. Starts the stream at `start_ns` if no packet came yet.
   IdleFill idle_fill(uint64_t until_ns, uint32_t granularity, uint64_t start_ns);
+
+  // Extends the stream by `frames` of made silence (the rest of a chunk the audio left
+  // short), as idle_fill() would.
+  void pad(uint64_t frames);
 
   uint64_t next_offset() const { return next_offset_; }
   uint64_t anchor_offset() const { return anchor_offset_; }
@@ -72,6 +82,7 @@ class Timeline {
 
   const uint32_t rate_;
   const uint64_t threshold_ns_;
+  const uint64_t gap_tolerance_ns_;  // a jump and a lateness beyond this are a gap
   bool started_ = false;
   uint64_t next_offset_ = 0;
   uint64_t anchor_offset_ = 0;

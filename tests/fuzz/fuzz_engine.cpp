@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // libFuzzer target over the capture engine: the input is a program of producer and consumer
 // steps (packets of any size with device times that run on, jitter, jump ahead or back, OS
 // flags, idle ticks, re-attachments, consumer stalls and reads), run on one thread. After
@@ -7,7 +8,8 @@
 //   - within a stretch (no DISCONT) the anchor stays, so PTS(n+1) == PTS(n) + DURATION(n);
 //   - GAP chunks are silence; other chunks hold the producer's frames in order, none twice;
 //   - once drained: captured + gap-filled == pushed + dropped, and the counters agree with
-//     what the consumer saw.
+//     what the consumer saw;
+//   - an idle tick leaves no silence due: the next idle deadline is ahead of it.
 // Samples are their packet frame's serial number (from 1), or 0 where the OS said silent.
 //
 //   fuzz-engine [libFuzzer flags] [CORPUS_DIR...]
@@ -119,6 +121,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   settings.capacity_frames = settings.chunk_frames * (2 + in.u8() % 30);
   settings.alignment_threshold_ns = (1 + in.u8() % 80) * kMs;  // 1 .. 80 ms
   settings.idle_margin_ns = (1 + in.u8() % 100) * kMs;
+  settings.packet_period_ns = (in.u8() % 5) * 10'666'667;  // none, or 512 .. 2048 frames
 
   CaptureEngine engine;
   engine.configure(settings);
@@ -178,6 +181,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       case 3:  // an idle tick after up to 6.5 s without packets
         now += uint64_t{in.u16()} * 100'000;
         engine.on_idle(now);
+        // Live delivery: a tick leaves no silence due, so the next deadline is ahead.
+        CHECK(engine.idle_deadline_ns() + frames_ns(1) > now);
         break;
       case 4:  // the consumer reads what is there, up to n chunks
         check.now = now;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 #include <gtest/gtest.h>
 
 #include "core/packet.h"
@@ -141,4 +142,25 @@ TEST(Timeline, AudioThatOverlapsIdleFillResyncsAndIsKept) {
   const auto p = tl.place(kT0 + 50 * kMs, 480, kPacketNone);  // 50 ms "in the past"
   EXPECT_EQ(p.resync, Resync::kDrift);
   EXPECT_EQ(tl.next_offset(), 4800u + 480u);  // nothing dropped
+}
+
+TEST(Timeline, ALostGraphCycleIsFilledNotAbsorbed) {
+  // PipeWire skipped a cycle: the next quantum's time is one quantum past the stream's end.
+  // Absorbed as jitter, PTS would lag the audio by 21 ms for good (and a second loss would
+  // resync); filled, the stream keeps time.
+  Timeline tl(kRate, kThreshold);
+  tl.place(kT0, 1024, kPacketNone);
+  const uint64_t t = kT0 + ns(2048);
+  const auto p = tl.place(t, 1024, kPacketNone);
+  EXPECT_EQ(p.resync, Resync::kNone);
+  EXPECT_EQ(p.fill_frames, 1024u);
+  EXPECT_EQ(tl.time_at(1024 + 1024), t);
+  EXPECT_FALSE(p.into_fill);
+}
+
+TEST(Timeline, AudioThatOverlapsIdleFillIsMarked) {
+  Timeline tl(kRate, kThreshold);
+  tl.idle_fill(kT0 + 100 * kMs, 480, kT0);
+  EXPECT_TRUE(tl.place(kT0 + 90 * kMs, 480, kPacketNone).into_fill);
+  EXPECT_FALSE(tl.place(kT0 + 100 * kMs + ns(480), 480, kPacketNone).into_fill);
 }
