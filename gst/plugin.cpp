@@ -1,33 +1,24 @@
-// The procaudio plugin: registers the process-audio sources this platform has, and the device
-// providers that list the applications they can capture.
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// The procaudio plugin: registers the process-audio sources this build has, and the device
+// providers that list the applications they can capture. Each backend registers its own
+// features (procaudio::register_NAME(), beside its element); gst/meson.build lists them.
 #include "config.h"
 
 #include <gst/gst.h>
 
-#if defined(HAVE_PIPEWIRE)
-#include "pipewire/gstpipewireprocdeviceprovider.h"
-#include "pipewire/gstpipewireprocsrc.h"
-#endif
-#if defined(HAVE_WASAPI)
-#include "wasapi/gstwasapiprocdeviceprovider.h"
-#include "wasapi/gstwasapiprocsrc.h"
-#endif
+#include "backends.h"
+
+namespace procaudio {
+#define PROCAUDIO_DECLARE_BACKEND(name) gboolean register_##name(GstPlugin *plugin);
+PROCAUDIO_BACKENDS(PROCAUDIO_DECLARE_BACKEND)
+#undef PROCAUDIO_DECLARE_BACKEND
+}  // namespace procaudio
 
 static gboolean plugin_init(GstPlugin *plugin) {
   gboolean ok = TRUE;
-  // Rank NONE: these capture one process, never what autoaudiosrc should pick.
-#if defined(HAVE_PIPEWIRE)
-  ok &= gst_element_register(plugin, "pipewireprocsrc", GST_RANK_NONE, GST_TYPE_PIPEWIRE_PROC_SRC);
-  // Rank MARGINAL: the lowest GstDeviceMonitor asks. Device providers feed no auto-plugging
-  // (autoaudiosrc goes by element ranks), so listing applications picks nothing by itself.
-  ok &= gst_device_provider_register(plugin, "pipewireprocdeviceprovider", GST_RANK_MARGINAL,
-                                     GST_TYPE_PIPEWIRE_PROC_DEVICE_PROVIDER);
-#endif
-#if defined(HAVE_WASAPI)
-  ok &= gst_element_register(plugin, "wasapiprocsrc", GST_RANK_NONE, GST_TYPE_WASAPI_PROC_SRC);
-  ok &= gst_device_provider_register(plugin, "wasapiprocdeviceprovider", GST_RANK_MARGINAL,
-                                     GST_TYPE_WASAPI_PROC_DEVICE_PROVIDER);
-#endif
+#define PROCAUDIO_REGISTER_BACKEND(name) ok &= procaudio::register_##name(plugin);
+  PROCAUDIO_BACKENDS(PROCAUDIO_REGISTER_BACKEND)
+#undef PROCAUDIO_REGISTER_BACKEND
   (void)plugin;
   return ok;
 }

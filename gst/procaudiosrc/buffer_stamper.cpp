@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 #include "buffer_stamper.h"
 
 namespace procaudio {
@@ -17,39 +18,37 @@ int64_t BufferStamper::unix_minus_monotonic() {
   const int64_t before = static_cast<int64_t>(mapper_.monotonic_now());
   const int64_t unix_now = g_get_real_time() * 1000;
   const int64_t after = static_cast<int64_t>(mapper_.monotonic_now());
-  if (!have_unix_offset_ || after - before <= kTightBracketNs) {
+  if (!unix_minus_monotonic_ || after - before <= kTightBracketNs) {
     const int64_t measured = unix_now - (before + (after - before) / 2);
-    const int64_t moved = measured - unix_minus_monotonic_;
-    if (!have_unix_offset_ || moved > kWallClockMovedNs || moved < -kWallClockMovedNs) {
+    const int64_t moved = measured - unix_minus_monotonic_.value_or(measured);
+    if (!unix_minus_monotonic_ || moved > kWallClockMovedNs || moved < -kWallClockMovedNs) {
       unix_minus_monotonic_ = measured;
-      have_unix_offset_ = true;
     }
   }
-  return unix_minus_monotonic_;
+  return *unix_minus_monotonic_;
 }
 
 void BufferStamper::stamp(GstElement *element, GstBuffer *buffer, const Chunk &chunk, uint32_t rate,
                           bool reference_timestamp) {
-  if (!have_anchor_ || chunk.discont || chunk.anchor_offset != anchor_offset_ ||
-      chunk.anchor_time_ns != anchor_time_ns_) {
+  if (!anchor_ || chunk.discont || chunk.anchor_offset != anchor_->offset ||
+      chunk.anchor_time_ns != anchor_->time_ns) {
     GstClock *clock = gst_element_get_clock(element);
     mapper_.calibrate(clock);
     if (clock != nullptr) {
       gst_object_unref(clock);
     }
-    anchor_offset_ = chunk.anchor_offset;
-    anchor_time_ns_ = chunk.anchor_time_ns;
-    anchor_running_time_ = mapper_.to_clock_time(chunk.anchor_time_ns) -
-                           static_cast<GstClockTimeDiff>(gst_element_get_base_time(element));
-    have_anchor_ = true;
+    anchor_ = Anchor{chunk.anchor_offset, chunk.anchor_time_ns,
+                     mapper_.to_clock_time(chunk.anchor_time_ns) -
+                         static_cast<GstClockTimeDiff>(gst_element_get_base_time(element))};
   }
   const gint r = static_cast<gint>(rate);
   const GstClockTimeDiff start =
-      anchor_running_time_ + static_cast<GstClockTimeDiff>(gst_util_uint64_scale_int(
-                                 chunk.offset - chunk.anchor_offset, GST_SECOND, r));
+      anchor_->running_time + static_cast<GstClockTimeDiff>(gst_util_uint64_scale_int(
+                                  chunk.offset - chunk.anchor_offset, GST_SECOND, r));
   const GstClockTimeDiff end =
-      anchor_running_time_ + static_cast<GstClockTimeDiff>(gst_util_uint64_scale_int(
-                                 chunk.offset + chunk.frames - chunk.anchor_offset, GST_SECOND, r));
+      anchor_->running_time +
+      static_cast<GstClockTimeDiff>(gst_util_uint64_scale_int(
+          chunk.offset + chunk.frames - chunk.anchor_offset, GST_SECOND, r));
   // Frames captured before PLAYING began clip to running time 0.
   const GstClockTime pts = start > 0 ? static_cast<GstClockTime>(start) : 0;
   GST_BUFFER_PTS(buffer) = pts;
@@ -65,7 +64,7 @@ void BufferStamper::stamp(GstElement *element, GstBuffer *buffer, const Chunk &c
   }
   if (reference_timestamp) {
     const uint64_t device_ns =
-        anchor_time_ns_ + gst_util_uint64_scale_int(chunk.offset - anchor_offset_, GST_SECOND, r);
+        anchor_->time_ns + gst_util_uint64_scale_int(chunk.offset - anchor_->offset, GST_SECOND, r);
     const GstClockTime unix_ns =
         static_cast<GstClockTime>(static_cast<int64_t>(device_ns) + unix_minus_monotonic());
     gst_buffer_add_reference_timestamp_meta(buffer, unix_caps_, unix_ns, GST_CLOCK_TIME_NONE);

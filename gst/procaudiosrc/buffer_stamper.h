@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Stamps the element's buffers per the timestamp contract: PTS is the running time of the
 // device time at which a buffer's first frame was captured, derived from sample offsets
 // relative to an anchor (offset A was captured at device time T) that changes only where the
@@ -9,6 +10,7 @@
 #include <gst/gst.h>
 
 #include <cstdint>
+#include <optional>
 
 #include "core/capture_engine.h"
 #include "time_mapper.h"
@@ -23,7 +25,7 @@ class BufferStamper {
   BufferStamper &operator=(const BufferStamper &) = delete;
 
   // A fresh stream: the next chunk sets a new anchor whatever it says.
-  void reset() { have_anchor_ = false; }
+  void reset() { anchor_.reset(); }
 
   // `element` gives the pipeline clock and base time; `rate` the negotiated rate.
   void stamp(GstElement *element, GstBuffer *buffer, const Chunk &chunk, uint32_t rate,
@@ -39,13 +41,15 @@ class BufferStamper {
 
   TimeMapper mapper_;
   GstCaps *unix_caps_;  // timestamp/x-unix
-  // Running time of the current anchor: fixed between discontinuities.
-  GstClockTimeDiff anchor_running_time_ = 0;
-  uint64_t anchor_offset_ = 0;
-  uint64_t anchor_time_ns_ = 0;
-  bool have_anchor_ = false;
-  int64_t unix_minus_monotonic_ = 0;  // wall clock - device timeline, ns
-  bool have_unix_offset_ = false;
+  // The engine's anchor the stamps follow (offset captured at device time), and its running
+  // time: fixed between discontinuities. None before a stream's first chunk.
+  struct Anchor {
+    uint64_t offset = 0;
+    uint64_t time_ns = 0;
+    GstClockTimeDiff running_time = 0;
+  };
+  std::optional<Anchor> anchor_;
+  std::optional<int64_t> unix_minus_monotonic_;  // wall clock - device timeline, ns
 };
 
 }  // namespace procaudio

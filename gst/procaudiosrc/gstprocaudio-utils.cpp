@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 #include "gstprocaudio-utils.h"
 
 namespace procaudio {
@@ -68,15 +69,12 @@ Logger element_logger(GObject *object, GstDebugCategory *(*category_of)(GObject 
 }
 
 GstStructure *stats_structure(const EngineStats &s) {
-  return gst_structure_new(
-      "procaudio-stats", "packets", G_TYPE_UINT64, s.packets, "frames-captured", G_TYPE_UINT64,
-      s.frames_captured, "frames-silent", G_TYPE_UINT64, s.frames_silent, "frames-gap-filled",
-      G_TYPE_UINT64, s.frames_gap_filled, "frames-dropped", G_TYPE_UINT64, s.frames_dropped,
-      "frames-pushed", G_TYPE_UINT64, s.frames_pushed, "discontinuities", G_TYPE_UINT64,
-      s.discontinuities, "resyncs", G_TYPE_UINT64, s.resyncs, "reattachments", G_TYPE_UINT64,
-      s.reattachments, "chunks-pushed", G_TYPE_UINT64, s.chunks_pushed, "latency-last",
-      G_TYPE_UINT64, s.latency_last_ns, "latency-max", G_TYPE_UINT64, s.latency_max_ns,
-      "arrival-last", G_TYPE_UINT64, s.arrival_last_ns, nullptr);
+  GstStructure *structure = gst_structure_new_empty("procaudio-stats");
+#define PROCAUDIO_STAT_SET(field, name) \
+  gst_structure_set(structure, name, G_TYPE_UINT64, static_cast<guint64>(s.field), nullptr);
+  PROCAUDIO_ENGINE_STATS(PROCAUDIO_STAT_SET)
+#undef PROCAUDIO_STAT_SET
+  return structure;
 }
 
 GstCaps *caps_for(const FormatCaps &formats) {

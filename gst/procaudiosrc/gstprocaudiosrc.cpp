@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // GstProcAudioSrc: see gstprocaudiosrc.h and docs/architecture.md.
 //
 // Threads: the application thread sets properties and changes state; the capture thread
@@ -7,12 +8,14 @@
 
 #include <gst/audio/audio.h>
 
-#include <condition_variable>
+#include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "buffer_stamper.h"
+#include "chunk_pool.h"
 #include "core/capture_engine.h"
 #include "gstprocaudio-utils.h"
 #include "object_locker.h"
@@ -37,27 +40,34 @@ struct GstProcAudioSrcState {
       : engine(logger), log(std::move(logger)) {}
 
   Settings settings;  // guarded by the object lock
-  Settings active;    // what start() took; streaming thread and state changes only
+  // What start() took: written there, before the streaming thread runs; read-only after.
+  Settings active;
 
-  procaudio::CaptureEngine engine;
-  procaudio::Logger log;
-  std::unique_ptr<procaudio::CaptureBackend> backend;  // from start() to stop()
+  procaudio::CaptureEngine engine;  // thread-safe by its own contract (capture_engine.h)
+  const procaudio::Logger log;
+  // From start() to stop(), both of which set it with capture_mutex held. Read with it held,
+  // or from the streaming thread, which runs only in between.
+  std::unique_ptr<procaudio::CaptureBackend> backend;
 
-  // Capture runs only while PLAYING. GstBaseSrc (1.22) calls create() without its LIVE lock
-  // and does not unblock it on PLAYING->PAUSED, so the element keeps its own flag: a pause
-  // ends the stream, and create() waits here for PLAYING (or unlock) to start a fresh one.
-  // Guards `playing`, `capturing`, backend start/stop, and the negotiated format below,
-  // which a latency query reads from any thread.
+  // Capture runs only while PLAYING; a pause ends the stream and the next PLAYING starts a
+  // fresh one. GstBaseSrc (1.22) neither unlocks nor wakes a create() blocked in a read on
+  // PLAYING->PAUSED, and a create() that returned FLUSHING then would leave its task paused
+  // (tests/element/test_basesrc_live.cpp shows both): so change_state() ends the stream
+  // itself, and create() waits for PLAYING inside, in gst_base_src_wait_playing(). Its own
+  // `playing` flag closes the race GstBaseSrc's live_running (under a lock it keeps to
+  // itself) would leave: a capture started in create() just after the pause stopped it.
+  // Guards `playing`, `capturing`, backend start/stop and `format` below, which a latency
+  // query reads from any thread.
   std::mutex capture_mutex;
-  std::condition_variable capture_cond;
   bool playing = false;
   bool capturing = false;
 
-  GstAudioInfo info;
-  bool have_format = false;
-  procaudio::AudioFormat format;
+  std::optional<procaudio::AudioFormat> format;  // negotiated (set_caps); none before
 
   procaudio::BufferStamper stamper;  // streaming thread
+  // The engine's live latency the last latency query answered with: when the engine's grows
+  // past it, the streaming thread posts a LATENCY message so that the pipeline asks again.
+  std::atomic<uint64_t> reported_live_latency_ns{0};
 };
 
 struct GstProcAudioSrcPrivate {
@@ -86,8 +96,11 @@ GstDebugCategory *category_of(GObject *object) {
 #define POST_ERROR(self, error) \
   procaudio::post_capture_error(GST_ELEMENT(self), CAT(self), error, GST_FUNCTION, __LINE__)
 
+// From any thread (set_property comes from the application's).
 bool is_running(GstProcAudioSrc *self) {
-  return STATE(self)->backend != nullptr;
+  GstProcAudioSrcState *state = STATE(self);
+  std::lock_guard<std::mutex> lock(state->capture_mutex);
+  return state->backend != nullptr;
 }
 
 // The target-state changes that hold from before `before_offset`, as element messages: posted
@@ -144,7 +157,6 @@ static void gst_proc_audio_src_get_property(GObject *object, guint prop_id, GVal
 static void gst_proc_audio_src_init(GstProcAudioSrc *self) {
   auto *priv = static_cast<GstProcAudioSrcPrivate *>(gst_proc_audio_src_get_instance_private(self));
   priv->state = new GstProcAudioSrcState(procaudio::element_logger(G_OBJECT(self), category_of));
-  gst_audio_info_init(&priv->state->info);
   gst_base_src_set_live(GST_BASE_SRC(self), TRUE);
   gst_base_src_set_format(GST_BASE_SRC(self), GST_FORMAT_TIME);
 }
@@ -181,7 +193,7 @@ static gboolean gst_proc_audio_src_start(GstBaseSrc *basesrc) {
   }
   state->engine.reset_stats();
   std::lock_guard<std::mutex> lock(state->capture_mutex);
-  state->have_format = false;
+  state->format.reset();
   state->capturing = false;
   state->backend = std::move(backend);
   return TRUE;
@@ -216,8 +228,7 @@ static GstStateChangeReturn gst_proc_audio_src_change_state(GstElement *element,
   GstProcAudioSrcState *state = STATE(self);
   if (transition == GST_STATE_CHANGE_PAUSED_TO_PLAYING) {
     std::lock_guard<std::mutex> lock(state->capture_mutex);
-    state->playing = true;
-    state->capture_cond.notify_all();
+    state->playing = true;  // before GstBaseSrc lets gst_base_src_wait_playing() return
   }
   const GstStateChangeReturn ret =
       GST_ELEMENT_CLASS(gst_proc_audio_src_parent_class)->change_state(element, transition);
@@ -258,13 +269,11 @@ static gboolean gst_proc_audio_src_set_caps(GstBaseSrc *basesrc, GstCaps *caps) 
     return FALSE;
   }
   std::lock_guard<std::mutex> lock(state->capture_mutex);
-  if (state->capturing && format != state->format) {
+  if (state->capturing && state->format != format) {
     SRC_DEBUG(self, "format changed: restarting capture");
     stop_capture(self);
   }
-  state->info = info;
   state->format = format;
-  state->have_format = true;
   SRC_INFO(self, "negotiated %" GST_PTR_FORMAT, caps);
   return TRUE;
 }
@@ -280,12 +289,14 @@ static gboolean gst_proc_audio_src_query(GstBaseSrc *basesrc, GstQuery *query) {
   // The application's thread asks while the streaming thread negotiates or a state change
   // replaces the backend.
   std::lock_guard<std::mutex> lock(state->capture_mutex);
-  if (!state->backend || !state->have_format) {
+  if (!state->backend || !state->format) {
     SRC_DEBUG(self, "latency query before the format is known");
     return FALSE;
   }
-  const GstClockTime min_latency =
-      state->active.latency_time_us * GST_USECOND + state->backend->latency_ns();
+  // Clause 7: every buffer, idle fill included, is pushed by PTS + DURATION + min latency.
+  const uint64_t live_latency = state->engine.live_latency_ns();
+  state->reported_live_latency_ns.store(live_latency);
+  const GstClockTime min_latency = state->active.latency_time_us * GST_USECOND + live_latency;
   // max >= min always: a backend slower than buffer-time would otherwise fail the pipeline.
   const GstClockTime max_latency =
       MAX(static_cast<GstClockTime>(state->active.buffer_time_us * GST_USECOND), min_latency);
@@ -301,9 +312,7 @@ static gboolean gst_proc_audio_src_unlock(GstBaseSrc *basesrc) {
   GstProcAudioSrc *self = GST_PROC_AUDIO_SRC(basesrc);
   SRC_DEBUG(self, "unlock");
   GstProcAudioSrcState *state = STATE(self);
-  state->engine.set_flushing(true);
-  std::lock_guard<std::mutex> lock(state->capture_mutex);
-  state->capture_cond.notify_all();
+  state->engine.set_flushing(true);  // GstBaseSrc wakes gst_base_src_wait_playing() itself
   return TRUE;
 }
 
@@ -317,25 +326,25 @@ static gboolean gst_proc_audio_src_unlock_stop(GstBaseSrc *basesrc) {
 // With capture_mutex held.
 static GstFlowReturn start_capture(GstProcAudioSrc *self) {
   GstProcAudioSrcState *state = STATE(self);
-  if (!state->have_format) {
+  if (!state->format) {
     GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("No audio format was negotiated."),
                       ("create() before set_caps()"));
     return GST_FLOW_NOT_NEGOTIATED;
   }
-  const uint32_t rate = state->format.rate;
+  const uint32_t rate = state->format->rate;
   procaudio::CaptureConfig config;
-  config.format = state->format;
-  config.latency_ns = state->active.latency_time_us * GST_USECOND;
+  config.format = *state->format;
   config.buffer_ns = state->active.buffer_time_us * GST_USECOND;
   {
     procaudio::EngineSettings settings;
-    settings.format = state->format;
-    settings.chunk_frames = static_cast<uint32_t>(
-        MAX(gst_util_uint64_scale_int(state->active.latency_time_us, rate, 1000000), 1));
+    settings.format = *state->format;
+    settings.chunk_frames =
+        static_cast<uint32_t>(procaudio::chunk_frames_for(state->active.latency_time_us, rate));
     settings.capacity_frames =
         gst_util_uint64_scale_int(state->active.buffer_time_us, rate, 1000000);
     settings.alignment_threshold_ns = kAlignmentThresholdNs;
     settings.idle_margin_ns = state->backend->idle_margin_ns();
+    settings.packet_period_ns = state->backend->latency_ns();
     if (settings != state->engine.settings()) {
       state->engine.configure(settings);
     }
@@ -347,8 +356,8 @@ static GstFlowReturn start_capture(GstProcAudioSrc *self) {
     return GST_FLOW_ERROR;
   }
   state->capturing = true;
-  SRC_INFO(self, "capturing: %u Hz, %u channels, chunks of %u frames", rate, state->format.channels,
-           state->engine.settings().chunk_frames);
+  SRC_INFO(self, "capturing: %u Hz, %u channels, chunks of %u frames", rate,
+           state->format->channels, state->engine.settings().chunk_frames);
   return GST_FLOW_OK;
 }
 
@@ -366,23 +375,18 @@ static void post_overflow_qos(GstProcAudioSrc *self, GstBuffer *buffer,
   gst_element_post_message(GST_ELEMENT(self), qos);
 }
 
-// A buffer with room for one whole chunk, from the negotiated allocator.
-static GstBuffer *allocate_chunk(GstProcAudioSrc *self) {
-  GstProcAudioSrcState *state = STATE(self);
-  const gsize size =
-      gsize{state->engine.settings().chunk_frames} * GST_AUDIO_INFO_BPF(&state->info);
-  GstAllocator *allocator = nullptr;
-  GstAllocationParams params;
-  gst_base_src_get_allocator(GST_BASE_SRC(self), &allocator, &params);
-  GstBuffer *buffer = gst_buffer_new_allocate(allocator, size, &params);
-  if (allocator != nullptr) {
-    gst_object_unref(allocator);
+// ---- Allocation: a pool of chunk-sized buffers ----
+
+static gboolean gst_proc_audio_src_decide_allocation(GstBaseSrc *basesrc, GstQuery *query) {
+  GstProcAudioSrcState *state = STATE(GST_PROC_AUDIO_SRC(basesrc));
+  GstCaps *caps = nullptr;
+  gst_query_parse_allocation(query, &caps, nullptr);
+  GstAudioInfo info;
+  if (caps != nullptr && gst_audio_info_from_caps(&info, caps)) {
+    procaudio::want_chunk_pool(
+        query, procaudio::chunk_frames_for(state->active.latency_time_us, info.rate) * info.bpf);
   }
-  if (buffer == nullptr) {
-    GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("Out of memory."),
-                      ("could not allocate a buffer of %" G_GSIZE_FORMAT " bytes", size));
-  }
-  return buffer;
+  return GST_BASE_SRC_CLASS(gst_proc_audio_src_parent_class)->decide_allocation(basesrc, query);
 }
 
 static GstFlowReturn gst_proc_audio_src_create(GstPushSrc *pushsrc, GstBuffer **out) {
@@ -395,10 +399,16 @@ static GstFlowReturn gst_proc_audio_src_create(GstPushSrc *pushsrc, GstBuffer **
     uint64_t stream = 0;
     {
       std::unique_lock<std::mutex> lock(state->capture_mutex);
-      state->capture_cond.wait(lock,
-                               [state] { return state->playing || state->engine.flushing(); });
       if (state->engine.flushing()) {
         return GST_FLOW_FLUSHING;
+      }
+      if (!state->playing) {
+        lock.unlock();
+        const GstFlowReturn ret = gst_base_src_wait_playing(GST_BASE_SRC(self));
+        if (ret != GST_FLOW_OK) {
+          return ret;
+        }
+        continue;
       }
       if (!state->capturing) {
         const GstFlowReturn ret = start_capture(self);
@@ -408,9 +418,13 @@ static GstFlowReturn gst_proc_audio_src_create(GstPushSrc *pushsrc, GstBuffer **
       }
       stream = state->engine.stream_id();
     }
-    // Allocated after start_capture(): a fresh stream may have a new chunk size.
-    if ((buffer = allocate_chunk(self)) == nullptr) {
-      return GST_FLOW_ERROR;
+    // Acquired after start_capture(): a fresh stream may have a new chunk size.
+    const procaudio::EngineSettings &settings = state->engine.settings();
+    const GstFlowReturn ret = procaudio::acquire_chunk(
+        GST_BASE_SRC(self), gsize{settings.chunk_frames} * settings.format.bytes_per_frame(),
+        &buffer);
+    if (ret != GST_FLOW_OK) {
+      return ret;
     }
     GstMapInfo map;
     gst_buffer_map(buffer, &map, GST_MAP_WRITE);
@@ -443,12 +457,21 @@ static GstFlowReturn gst_proc_audio_src_create(GstPushSrc *pushsrc, GstBuffer **
       return GST_FLOW_ERROR;
   }
 
-  gst_buffer_set_size(buffer, gsize{chunk.frames} * GST_AUDIO_INFO_BPF(&state->info));
-  state->stamper.stamp(GST_ELEMENT(self), buffer, chunk,
-                       static_cast<uint32_t>(GST_AUDIO_INFO_RATE(&state->info)),
+  const procaudio::AudioFormat &format = state->engine.settings().format;
+  gst_buffer_set_size(buffer, gsize{chunk.frames} * format.bytes_per_frame());
+  state->stamper.stamp(GST_ELEMENT(self), buffer, chunk, format.rate,
                        state->active.reference_timestamp);
   if (chunk.dropped_frames > 0) {
     post_overflow_qos(self, buffer, chunk);
+  }
+  const uint64_t live_latency = state->engine.live_latency_ns();
+  uint64_t reported = state->reported_live_latency_ns.load();
+  if (reported != 0 && live_latency > reported &&
+      state->reported_live_latency_ns.compare_exchange_strong(reported, live_latency)) {
+    SRC_INFO(self,
+             "packets come later than the latency reported: min latency now %" GST_TIME_FORMAT,
+             GST_TIME_ARGS(state->active.latency_time_us * GST_USECOND + live_latency));
+    gst_element_post_message(GST_ELEMENT(self), gst_message_new_latency(GST_OBJECT(self)));
   }
   SRC_LOG_(self, "chunk offset %" G_GUINT64_FORMAT " frames %u pts %" GST_TIME_FORMAT "%s%s",
            chunk.offset, chunk.frames, GST_TIME_ARGS(GST_BUFFER_PTS(buffer)),
@@ -482,6 +505,7 @@ static void gst_proc_audio_src_class_init(GstProcAudioSrcClass *klass) {
   basesrc_class->fixate = gst_proc_audio_src_fixate;
   basesrc_class->set_caps = gst_proc_audio_src_set_caps;
   basesrc_class->query = gst_proc_audio_src_query;
+  basesrc_class->decide_allocation = gst_proc_audio_src_decide_allocation;
   basesrc_class->unlock = gst_proc_audio_src_unlock;
   basesrc_class->unlock_stop = gst_proc_audio_src_unlock_stop;
   pushsrc_class->create = gst_proc_audio_src_create;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 #include "properties.h"
 
 #include "gstprocaudiosrc.h"
@@ -107,7 +108,10 @@ void install_properties(GObjectClass *gobject_class) {
           "element), frames-dropped (overflow), frames-pushed, discontinuities (DISCONT "
           "buffers), resyncs, reattachments (the target followed to a new process), "
           "chunks-pushed, latency-last and latency-max (ns from a chunk's arrival to its push), "
-          "arrival-last (when the last pushed chunk arrived, ns of the monotonic clock)",
+          "arrival-last (when the last pushed chunk arrived, ns of the monotonic clock), "
+          "packets-late (audio that came for time already filled with silence), lateness-max "
+          "(ns from a buffer's PTS + DURATION to its push, at worst) and buffers-late (pushed "
+          "later than PTS + DURATION + the reported min latency)",
           GST_TYPE_STRUCTURE, static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
 }
 

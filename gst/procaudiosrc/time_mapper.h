@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Maps device times (the system's monotonic timeline) onto a pipeline clock.
 //
 // When the pipeline clock is GStreamer's monotonic system clock the device timeline is its
@@ -26,7 +27,6 @@ class TimeMapper {
   GstClockTimeDiff to_clock_time(uint64_t device_ns) const;
   // Device-timeline "now".
   uint64_t monotonic_now() const;
-  bool exact() const { return exact_; }
 
  private:
   GstClock *monotonic_;  // a private GstSystemClock of type MONOTONIC

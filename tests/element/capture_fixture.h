@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // What the element tests share: scriptedprocsrc [! caps] ! appsink with a scenario, what
 // reaches the sink, bus errors, GLib warnings, a temporary WAV.
 #pragma once
@@ -52,6 +53,7 @@ struct Buf {
   guint64 offset, offset_end;
   bool discont, gap;
   std::vector<float> first_channel;  // F32 captures only
+  const void *pool;                  // the GstBufferPool it came from (compared only)
 };
 
 // scriptedprocsrc [! caps] ! appsink, with a scenario; collects what reaches the sink.
@@ -139,7 +141,8 @@ class Capture {
             GST_BUFFER_OFFSET_END(b),
             GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DISCONT) != 0,
             GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_GAP) != 0,
-            {}};
+            {},
+            b->pool};
     GstAudioInfo info;
     if (gst_audio_info_from_caps(&info, gst_sample_get_caps(sample)) &&
         GST_AUDIO_INFO_FORMAT(&info) == GST_AUDIO_FORMAT_F32LE) {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // A CaptureBackend that plays a scenario on its own thread, for the element's edge cases:
 // packet sizes that do not divide the chunk, jittered and drifting device times, bursts,
 // gaps, device discontinuities, silent packets, idle stretches, target exit, fatal errors.
@@ -67,7 +68,6 @@ class Scenario {
   Scenario &paced(bool paced);
 
   // What the backend reports before any capture.
-  FormatCaps formats;
   CaptureError open_error;
   uint64_t latency_ns = 5'000'000;
   uint64_t idle_margin_ns = 20'000'000;
@@ -112,7 +112,6 @@ class ScriptedBackend final : public CaptureBackend {
   explicit ScriptedBackend(std::shared_ptr<Scenario> scenario);
   ~ScriptedBackend() override;
 
-  FormatCaps formats() const override { return scenario_->formats; }
   AudioFormat preferred_format() const override { return scenario_->preferred; }
   CaptureError open(const TargetSpec &target) override;
   CaptureError start(const CaptureConfig &config, CaptureSink &sink) override;

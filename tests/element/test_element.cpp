@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // GstProcAudioSrc through the scripted backend, observed as a user would: buffers and their
 // timestamps, offsets and flags at an appsink, messages on the bus, the stats property; the
 // timestamp contract, overflow, the end, errors, state changes. (Properties and caps:
@@ -14,11 +15,13 @@
 #include <cstring>
 #include <fstream>
 #include <future>
-#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "capture_fixture.h"
+#include "common/leaks_tracer.h"
+#include "core/capture_engine.h"
 #include "core/monotonic_clock.h"
 #include "core/packet.h"
 #include "gstscriptedprocsrc.h"
@@ -194,10 +197,21 @@ TEST(Timestamps, DriftIsKeptWithinTheAlignmentThreshold) {
   EXPECT_EQ(c.stat("frames-dropped"), 0u);
 }
 
-// Clause 6: LATENCY: live, min = latency-time + backend latency, max = buffer-time.
+GstClockTime min_latency_of(Capture &c) {
+  GstQuery *q = gst_query_new_latency();
+  EXPECT_TRUE(gst_element_query(c.src(), q));
+  GstClockTime min = 0;
+  gst_query_parse_latency(q, nullptr, &min, nullptr);
+  gst_query_unref(q);
+  return min;
+}
+
+// Clause 6: LATENCY: live, min = latency-time + the longer of the packet period and the idle
+// margin plus a tick's slack, max = buffer-time.
 TEST(Timestamps, LatencyQueryFollowsTheContract) {
   auto s = scenario();
   s->latency_ns = 7 * kMs;
+  s->idle_margin_ns = 10 * kMs;
   s->packets(5, {480}).hold();
   Capture c(s, "", "latency-time=20000 buffer-time=300000");
   ASSERT_NE(c.set_state(GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
@@ -208,9 +222,55 @@ TEST(Timestamps, LatencyQueryFollowsTheContract) {
   GstClockTime min = 0, max = 0;
   gst_query_parse_latency(q, &live, &min, &max);
   EXPECT_TRUE(live);
-  EXPECT_EQ(min, 27 * kMs);
+  EXPECT_EQ(min, 20 * kMs + 10 * kMs + procaudio::CaptureEngine::kTickSlackNs);
   EXPECT_EQ(max, 300 * kMs);
   gst_query_unref(q);
+  s->release();
+}
+
+TEST(Timestamps, APacketPeriodLongerThanTheMarginSetsTheMinLatency) {
+  auto s = scenario();
+  s->latency_ns = 21333333;  // a PipeWire quantum of 1024 frames
+  s->idle_margin_ns = 5 * kMs;
+  s->packets(5, {480}).hold();
+  Capture c(s, "", "latency-time=10000");
+  ASSERT_NE(c.set_state(GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  c.pull(1);
+  EXPECT_EQ(min_latency_of(c), 10 * kMs + 21333333);
+  s->release();
+}
+
+// Packets that come later than the idle margin allows raise it; the element says so on the
+// bus (LATENCY) and answers the next query with a min latency that covers them.
+TEST(Timestamps, LatePacketsRaiseTheMinLatencyAndAnnounceIt) {
+  auto s = scenario();
+  s->latency_ns = 7 * kMs;
+  s->idle_margin_ns = 5 * kMs;
+  // Paced: a 30 ms packet is handed over when its last frame was captured, 30 ms after its
+  // first.
+  s->paced(true).packets(10, {480}).hold().packets(20, {1440}).hold();
+  Capture c(s, "", "latency-time=10000");
+  ASSERT_NE(c.set_state(GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  ASSERT_TRUE(s->wait_held(kTimeoutMs));
+  c.pull(2);
+  const GstClockTime before = min_latency_of(c);
+  EXPECT_GE(before, 10 * kMs + 10 * kMs) << "10 ms packets: 10 ms late at least";
+  EXPECT_LE(before,
+            10 * kMs + 10 * kMs + 5 * kMs + procaudio::CaptureEngine::kTickSlackNs + 20 * kMs)
+      << "scheduling slack";
+  while (GstMessage *m = c.wait_message(GST_MESSAGE_LATENCY, 0)) {
+    gst_message_unref(m);  // any from the first packets
+  }
+  s->release();
+  ASSERT_TRUE(s->wait_held(kTimeoutMs));
+  GstMessage *latency = c.wait_message(GST_MESSAGE_LATENCY);
+  ASSERT_NE(latency, nullptr) << "no LATENCY message once 30 ms packets came";
+  EXPECT_EQ(GST_MESSAGE_SRC(latency), GST_OBJECT(c.src()));
+  gst_message_unref(latency);
+  const GstClockTime after = min_latency_of(c);
+  EXPECT_GE(after, 10 * kMs + 30 * kMs + 5 * kMs + procaudio::CaptureEngine::kTickSlackNs);
+  EXPECT_GT(after, before);
+  s->release();
 }
 
 // ---- Overflow, end, errors ----
@@ -364,62 +424,24 @@ TEST(States, EachPlayStartsAFreshTimelineWithDiscont) {
   EXPECT_EQ(s->starts(), 2);
 }
 
-namespace {
-GstTracer *leaks_tracer() {
-  GList *tracers = gst_tracing_get_active_tracers();
-  GstTracer *found = nullptr;
-  for (GList *l = tracers; l != nullptr; l = l->next) {
-    if (found == nullptr && g_str_has_prefix(GST_OBJECT_NAME(l->data), "leaks")) {
-      found = GST_TRACER(gst_object_ref(l->data));
-    }
-  }
-  g_list_free_full(tracers, gst_object_unref);
-  return found;
-}
-}  // namespace
-
-namespace {
-// Objects the leaks tracer saw created since the last checkpoint and not destroyed since, by
-// type. (1.22's "get-live-objects" hands out unowned references, so the lists it is.)
-std::map<std::string, int> created_and_alive(GstTracer *leaks) {
-  GstStructure *checkpoint = nullptr;
-  g_signal_emit_by_name(leaks, "activity-get-checkpoint", &checkpoint);
-  std::map<std::pair<std::string, std::string>, int> balance;  // (type, address) -> count
-  for (const auto &[field, sign] :
-       {std::make_pair("objects-created-list", 1), std::make_pair("objects-removed-list", -1)}) {
-    const GValue *list = gst_structure_get_value(checkpoint, field);
-    for (guint i = 0; i < gst_value_list_get_size(list); ++i) {
-      const GstStructure *o = gst_value_get_structure(gst_value_list_get_value(list, i));
-      balance[{gst_structure_get_string(o, "type-name"), gst_structure_get_string(o, "address")}] +=
-          sign;
-    }
-  }
-  gst_structure_free(checkpoint);
-  std::map<std::string, int> alive;
-  for (const auto &[key, n] : balance) {
-    if (n > 0) {  // negative: existed before tracking began and went away, fine
-      alive[key.first] += n;
-    }
-  }
-  return alive;
-}
-}  // namespace
+using procaudio::testing::created_and_alive;
+using procaudio::testing::leaks_tracer;
 
 TEST(States, AThousandStateCyclesNeitherLeakHangNorCrash) {
   GstTracer *leaks = leaks_tracer();
   ASSERT_NE(leaks, nullptr) << "run with GST_TRACERS=leaks (meson test does)";
   auto s = scenario();
   s->paced(true).packets(1000000, {480});
-  Capture c(s, "", "", "enable-last-sample=false");  // the sink's last sample is no leak
-  GstBus *bus = gst_element_get_bus(c.pipeline());
+  auto c = std::make_unique<Capture>(s, "", "", "enable-last-sample=false");
+  GstBus *bus = gst_element_get_bus(c->pipeline());
   auto cycle = [&](int i) {
-    ASSERT_NE(c.set_state(GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE) << i;
-    ASSERT_NE(c.set_state(GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE) << i;
+    ASSERT_NE(c->set_state(GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE) << i;
+    ASSERT_NE(c->set_state(GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE) << i;
     if (i % 10 == 0) {
-      ASSERT_EQ(c.pull(1).size(), 1u) << "buffers still flow, cycle " << i;
+      ASSERT_EQ(c->pull(1).size(), 1u) << "buffers still flow, cycle " << i;
     }
-    ASSERT_NE(c.set_state(GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE) << i;
-    ASSERT_EQ(c.set_state(GST_STATE_READY), GST_STATE_CHANGE_SUCCESS) << i;
+    ASSERT_NE(c->set_state(GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE) << i;
+    ASSERT_EQ(c->set_state(GST_STATE_READY), GST_STATE_CHANGE_SUCCESS) << i;
     gst_bus_set_flushing(bus, TRUE);  // nobody reads the state-change messages here
     gst_bus_set_flushing(bus, FALSE);
   };
@@ -431,11 +453,12 @@ TEST(States, AThousandStateCyclesNeitherLeakHangNorCrash) {
       break;
     }
   }
-  // In NULL every element has let go of what it held (a sink's preroll buffer, say).
-  ASSERT_EQ(c.set_state(GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
-  // A leak per cycle would leave hundreds of some type. appsink keeps its last preroll
-  // buffer (and its caps) until it is disposed: one of each, whatever the cycle count, and
-  // gone at exit, where the leaks tracer reports nothing.
+  ASSERT_EQ(c->set_state(GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+  // Gone with the pipeline: what its elements held until disposed (appsink's last preroll
+  // buffer, and the pool that buffer came from, with its free buffers).
+  gst_object_unref(bus);
+  c.reset();
+  // A leak per cycle would leave hundreds of some type: nothing is left but one-off caches.
   std::string grew;
   for (const auto &[type, n] : created_and_alive(leaks)) {
     if (n > 1) {
@@ -445,7 +468,6 @@ TEST(States, AThousandStateCyclesNeitherLeakHangNorCrash) {
   g_signal_emit_by_name(leaks, "activity-stop-tracking");
   EXPECT_TRUE(grew.empty()) << "created during 1000 cycles and still alive: " << grew;
   EXPECT_EQ(s->opens(), 1001);
-  gst_object_unref(bus);
   gst_object_unref(leaks);
 }
 
@@ -467,6 +489,24 @@ TEST(Stats, CountWhatHappened) {
   // The last chunk arrived before it was pushed, which was before now, on the same clock.
   EXPECT_GT(c.stat("arrival-last"), 0u);
   EXPECT_LE(c.stat("arrival-last") + c.stat("latency-last"), procaudio::monotonic_now_ns());
+}
+
+// Chunks go out in buffers from one pool (GstBaseSrc's, configured for a whole chunk), not in
+// a fresh allocation each; a short or gap chunk is a pool buffer too.
+TEST(Allocation, EveryBufferComesFromOnePool) {
+  auto s = scenario();
+  s->packets(20, {480}).packets(1, {100}).gap(50 * kMs).packets(20, {480}).exit();
+  Capture c(s, "", "buffer-time=60000000");  // the script plays faster than real time
+  ASSERT_NE(c.set_state(GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  const auto bufs = c.pull();
+  ASSERT_GE(bufs.size(), 40u);
+  size_t gaps = 0;
+  for (const Buf &b : bufs) {
+    EXPECT_NE(b.pool, nullptr);
+    EXPECT_EQ(b.pool, bufs.front().pool);
+    gaps += b.gap ? 1 : 0;
+  }
+  EXPECT_GT(gaps, 0u);
 }
 
 int main(int argc, char **argv) {
