@@ -1,10 +1,11 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The device pipewireprocdeviceprovider lists for one application: its name, what
 // pipewireprocsrc captures, the application's properties, and the element that captures it.
 #pragma once
 
 #include <gst/gst.h>
 
-#include "pipewire/pw_app_list.h"
+#include "pw_app_list.h"
 
 G_BEGIN_DECLS
 

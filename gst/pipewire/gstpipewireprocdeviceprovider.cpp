@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // pipewireprocdeviceprovider: one device per application with an audio output stream, from
 // the PipeWire registry the capture backends share (pw_app_watch.h). While started, the
 // devices follow the registry's events: DEVICE_ADDED when an application's first stream
@@ -15,9 +16,9 @@
 #include <vector>
 
 #include "gstpipewireprocdevice.h"
-#include "pipewire/pipewire_backend.h"
-#include "pipewire/pw_app_watch.h"
+#include "pipewire_backend.h"
 #include "procaudiosrc/gstprocaudio-utils.h"
+#include "pw_app_watch.h"
 
 GST_DEBUG_CATEGORY_STATIC(gst_pipewire_proc_device_provider_debug);
 #define GST_CAT_DEFAULT gst_pipewire_proc_device_provider_debug
@@ -30,6 +31,10 @@ struct _GstPipeWireProcDeviceProvider {
 
 G_DEFINE_TYPE(GstPipeWireProcDeviceProvider, gst_pipewire_proc_device_provider,
               GST_TYPE_PROC_AUDIO_DEVICE_PROVIDER)
+// Rank MARGINAL: the lowest GstDeviceMonitor asks. Device providers feed no auto-plugging
+// (autoaudiosrc goes by element ranks), so listing applications picks nothing by itself.
+GST_DEVICE_PROVIDER_REGISTER_DEFINE(pipewireprocdeviceprovider, "pipewireprocdeviceprovider",
+                                    GST_RANK_MARGINAL, GST_TYPE_PIPEWIRE_PROC_DEVICE_PROVIDER)
 
 static std::unique_ptr<procaudio::AppWatcher> make_watcher(GstProcAudioDeviceProvider *,
                                                            procaudio::Logger log,
@@ -65,5 +70,5 @@ static void gst_pipewire_proc_device_provider_class_init(
 static void gst_pipewire_proc_device_provider_init(GstPipeWireProcDeviceProvider *self) {
   gst_proc_audio_device_provider_set_caps(
       GST_PROC_AUDIO_DEVICE_PROVIDER(self),
-      procaudio::caps_for(procaudio::PipeWireBackend::supported_formats()));
+      procaudio::caps_for(procaudio::pipewire::PipeWireBackend::supported_formats()));
 }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 #include "pipewire_backend.h"
 
 #include <unistd.h>
@@ -7,21 +8,14 @@
 #include <string>
 #include <utility>
 
-#include "proc_tree.h"
+#include "process_util.h"
 #include "pw_capture_stream.h"
 #include "pw_connection.h"
 #include "pw_registry.h"
 #include "pw_target_links.h"
 
 namespace procaudio {
-
-using pipewire::CaptureRule;
-using pipewire::CaptureStream;
-using pipewire::Connection;
-using pipewire::Port;
-using pipewire::Registry;
-using pipewire::StreamNode;
-using pipewire::TargetLinks;
+namespace pipewire {
 
 // ------------------------------------------------------------------------------------------
 // One backend: its target, and what it wires together on the shared connection (see
@@ -34,7 +28,7 @@ using pipewire::TargetLinks;
 // for a cycle (21 ms at the default quantum) or two.
 constexpr uint64_t kExitDrainNs = 50'000'000;
 
-struct PipeWireBackend::Impl final : pipewire::RegistryListener,
+struct PipeWireBackend::Impl final : RegistryListener,
                                      CaptureStream::Events,
                                      TargetLinks::Events {
   explicit Impl(Logger l) : log(std::move(l)), links(log, *this), stream(log, *this) {}
@@ -49,7 +43,7 @@ struct PipeWireBackend::Impl final : pipewire::RegistryListener,
   std::atomic<uint32_t> root_pid{0};  // whose tree is captured (0: none, or waiting)
   TargetState::Phase phase = TargetState::Phase::kWaiting;
   uint32_t exited_pid = 0;            // phase kExited: who
-  proc::ExitWatch exit_watch;         // root_pid's pidfd
+  ExitWatch exit_watch;         // root_pid's pidfd
   spa_source *exit_source = nullptr;  // on the thread loop, while the exit is watched
   spa_source *drain_timer = nullptr;  // on the thread loop, from the exit to its report
 
@@ -84,8 +78,8 @@ struct PipeWireBackend::Impl final : pipewire::RegistryListener,
         return error;
       }
       // No pidfd (Linux < 5.3): capture still works, only the exit is not noticed.
-      PA_WARNING(log, "%s (%s): the target's exit will not be noticed", error.message.c_str(),
-                 error.detail.c_str());
+      PROCAUDIO_WARNING(log, "%s (%s): the target's exit will not be noticed",
+                        error.message.c_str(), error.detail.c_str());
     }
     return {};
   }
@@ -118,13 +112,13 @@ struct PipeWireBackend::Impl final : pipewire::RegistryListener,
         node.pid == 0) {
       return;
     }
-    const uint32_t root = proc::ancestor_named(node.pid, target.process_name);
-    if (root == 0 || hold_exit(root, proc::start_time(root))) {
+    const uint32_t root = ancestor_named(node.pid, target.process_name);
+    if (root == 0 || hold_exit(root, start_time(root))) {
       return;  // not the application, or gone again already: keep waiting
     }
     watch_exit();
-    PA_INFO(log, "process '%s' plays as pid %u (stream node %u): capturing its tree",
-            target.process_name.c_str(), root, node.id);
+    PROCAUDIO_INFO(log, "process '%s' plays as pid %u (stream node %u): capturing its tree",
+                   target.process_name.c_str(), root, node.id);
     root_pid = root;
     // Phase still kWaiting: no state per stream meanwhile. Its links come up now; the stream
     // delivers nothing of them until the data loop has the state posted next.
@@ -140,8 +134,9 @@ struct PipeWireBackend::Impl final : pipewire::RegistryListener,
       pw_loop_destroy_source(self->conn->loop(), self->exit_source);
       self->exit_source = nullptr;
     }
-    PA_DEBUG(self->log, "target pid %u exited: reading what is still in flight for %llu ms",
-             self->root_pid.load(), static_cast<unsigned long long>(kExitDrainNs / 1'000'000));
+    PROCAUDIO_DEBUG(self->log, "target pid %u exited: reading what is still in flight for %llu ms",
+                    self->root_pid.load(),
+                    static_cast<unsigned long long>(kExitDrainNs / 1'000'000));
     self->drain_timer = pw_loop_add_timer(self->conn->loop(), &Impl::on_drained, self);
     struct timespec value = {0, static_cast<long>(kExitDrainNs)};
     pw_loop_update_timer(self->conn->loop(), self->drain_timer, &value, nullptr, false);
@@ -154,13 +149,13 @@ struct PipeWireBackend::Impl final : pipewire::RegistryListener,
     self->exited_pid = pid;
     self->stream.post_state({TargetState::Phase::kExited, pid, 0});
     if (!self->target.follows()) {
-      PA_INFO(self->log, "target pid %u exited: end of capture", pid);
+      PROCAUDIO_INFO(self->log, "target pid %u exited: end of capture", pid);
       self->phase = TargetState::Phase::kExited;
       self->stream.post_target_exit();
       return;
     }
-    PA_INFO(self->log, "target pid %u exited: waiting for the next process named '%s'", pid,
-            self->target.process_name.c_str());
+    PROCAUDIO_INFO(self->log, "target pid %u exited: waiting for the next process named '%s'", pid,
+                   self->target.process_name.c_str());
     self->phase = TargetState::Phase::kWaiting;
     self->root_pid = 0;
     self->links.set_root(0);  // its links go (its nodes are going too)
@@ -202,10 +197,6 @@ PipeWireBackend::~PipeWireBackend() {
   close();
 }
 
-FormatCaps PipeWireBackend::formats() const {
-  return supported_formats();
-}
-
 FormatCaps PipeWireBackend::supported_formats() {
   FormatCaps caps;
   caps.sample_formats = {SampleFormat::kF32LE, SampleFormat::kS16LE};
@@ -225,22 +216,22 @@ CaptureError PipeWireBackend::open(const TargetSpec &target) {
   s.target = target;
   uint32_t root = 0;
   if (target.pid != 0) {
-    if (CaptureError error = proc::check_pid(target.pid)) {
+    if (CaptureError error = check_pid(target.pid)) {
       return error;
     }
     root = target.pid;
   } else if (!target.process_name.empty()) {
-    const CaptureError error = proc::resolve_process_name(target.process_name, &root);
+    const CaptureError error = resolve_process_name(target.process_name, root);
     if (error && !(error.kind == ErrorKind::kNotFound && target.follows())) {
       return error;
     }
     if (!error) {
-      PA_INFO(s.log, "process '%s' is pid %u", target.process_name.c_str(), root);
+      PROCAUDIO_INFO(s.log, "process '%s' is pid %u", target.process_name.c_str(), root);
     }
   }
   // Held at once: a pid reused from here on cannot be mistaken for the target.
   if (root != 0) {
-    if (CaptureError error = s.hold_exit(root, proc::start_time(root))) {
+    if (CaptureError error = s.hold_exit(root, start_time(root))) {
       if (!target.follows()) {
         return error;
       }
@@ -248,10 +239,10 @@ CaptureError PipeWireBackend::open(const TargetSpec &target) {
     }
   }
   if (root == 0 && target.follows()) {
-    PA_INFO(s.log, "process '%s' is not running: waiting for it", target.process_name.c_str());
+    PROCAUDIO_INFO(s.log, "process '%s' is not running: waiting for it",
+                   target.process_name.c_str());
   }
   CaptureRule rule;
-  rule.has_target = target.has_target();
   rule.mode = target.mode;
   rule.root_pid = root;
   rule.self_pid = static_cast<uint32_t>(getpid());
@@ -299,12 +290,11 @@ CaptureError PipeWireBackend::open(const TargetSpec &target) {
     s.conn->unlock();
   }
   if (error) {
-    PA_ERROR(s.log, "%s (%s)", error.message.c_str(), error.detail.c_str());
     close();
     return error;
   }
-  PA_INFO(s.log, "connected to PipeWire on %s; target: %s (pid %u)", s.conn->key().c_str(),
-          target.describe().c_str(), root);
+  PROCAUDIO_INFO(s.log, "connected to PipeWire on %s; target: %s (pid %u)", s.conn->key().c_str(),
+                 target.describe().c_str(), root);
   return {};
 }
 
@@ -315,7 +305,7 @@ CaptureError PipeWireBackend::start(const CaptureConfig &config, CaptureSink &si
             "PipeWireBackend::start without open"};
   }
   stop();
-  if (!formats().accepts(config.format)) {
+  if (!supported_formats().accepts(config.format)) {
     return {ErrorKind::kFormatRefused,
             "PipeWire capture supports F32LE or S16LE, 8000-192000 Hz, 1 or 2 channels.",
             "requested rate " + std::to_string(config.format.rate) + ", " +
@@ -348,13 +338,12 @@ CaptureError PipeWireBackend::start(const CaptureConfig &config, CaptureSink &si
   const CaptureError error = s.stream.connect();
   if (!error) {
     s.links.update_links();
-    PA_INFO(s.log, "capturing %s as node %u: %s %u Hz, %u channel(s)", who.c_str(),
-            s.stream.node_id(), sample_format_name(config.format.sample_format), config.format.rate,
-            config.format.channels);
+    PROCAUDIO_INFO(s.log, "capturing %s as node %u: %s %u Hz, %u channel(s)", who.c_str(),
+                   s.stream.node_id(), sample_format_name(config.format.sample_format),
+                   config.format.rate, config.format.channels);
   }
   c.unlock();
   if (error) {
-    PA_ERROR(s.log, "%s (%s)", error.message.c_str(), error.detail.c_str());
     stop();
   }
   return error;
@@ -394,7 +383,7 @@ uint64_t PipeWireBackend::latency_ns() const {
 }
 
 uint64_t PipeWireBackend::idle_margin_ns() const {
-  return impl_->stream.idle_margin();
+  return CaptureStream::kIdleMarginNs;
 }
 
 uint32_t PipeWireBackend::resolved_pid() const {
@@ -405,8 +394,5 @@ PipeWireBackend::LinkStats PipeWireBackend::link_stats() const {
   return impl_->links.stats();
 }
 
-uint32_t PipeWireBackend::node_id() const {
-  return impl_->stream.public_node_id();
-}
-
+}  // namespace pipewire
 }  // namespace procaudio

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The PipeWire capture backend: an own capture stream (pw_stream, INPUT) that this backend
 // links, port by port, to the output streams of the targeted processes, and to nothing else.
 //
@@ -30,6 +31,7 @@
 #include "core/logger.h"
 
 namespace procaudio {
+namespace pipewire {
 
 class PipeWireBackend final : public CaptureBackend {
  public:
@@ -41,7 +43,6 @@ class PipeWireBackend final : public CaptureBackend {
   // F32LE/S16LE, 8000..192000 Hz, 1 or 2 channels (PipeWire's adapter converts and resamples).
   static FormatCaps supported_formats();
 
-  FormatCaps formats() const override;
   CaptureError open(const TargetSpec &target) override;
   CaptureError start(const CaptureConfig &config, CaptureSink &sink) override;
   void stop() override;
@@ -57,15 +58,12 @@ class PipeWireBackend final : public CaptureBackend {
     uint32_t links_active = 0;      // links currently in place
     uint32_t links_made = 0;        // links the server confirmed (ever, this start)
     uint32_t links_failed = 0;      // links the server refused
+    uint32_t links_lost = 0;        // links another client destroyed (made again)
     // Longest time from a captured stream's last output port appearing to its link being
     // confirmed by the server, ns.
     uint64_t max_link_delay_ns = 0;
   };
   LinkStats link_stats() const;
-
-  // The id of this backend's own capture node in the PipeWire graph (SPA_ID_INVALID, i.e.
-  // 0xffffffff, before start()).
-  uint32_t node_id() const;
 
   struct Impl;
 
@@ -73,4 +71,5 @@ class PipeWireBackend final : public CaptureBackend {
   std::unique_ptr<Impl> impl_;
 };
 
+}  // namespace pipewire
 }  // namespace procaudio

@@ -1,12 +1,13 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 #include "proc_identity.h"
 
 #include <fstream>
 #include <sstream>
 
-#include "proc_tree.h"
+#include "process_util.h"
 
 namespace procaudio {
-namespace proc {
+namespace pipewire {
 
 std::vector<uint32_t> ns_pids(uint32_t pid) {
   std::vector<uint32_t> pids;
@@ -31,7 +32,7 @@ std::vector<uint32_t> reporting_candidates(uint32_t reported, const std::string 
     return candidates;
   }
   std::vector<uint32_t> all;
-  if (!list_pids(&all)) {
+  if (!list_pids(all)) {
     return candidates;
   }
   for (uint32_t pid : all) {
@@ -89,6 +90,6 @@ std::string flatpak_app_id(uint32_t pid) {
   return {};
 }
 
-}  // namespace proc
+}  // namespace pipewire
 
 }  // namespace procaudio

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Whose stream is it, when the process said so itself: PulseAudio clients (through
 // pipewire-pulse) report their own pid, and a client in a pid namespace (Flatpak and other
 // sandboxes, `unshare --pid`) reports the pid it has there, which on the host is another
@@ -11,7 +12,7 @@
 #include <vector>
 
 namespace procaudio {
-namespace proc {
+namespace pipewire {
 
 // The pid of `pid` in each pid namespace it is in, this /proc's first, its own (innermost)
 // last; empty if unknown (gone, or a kernel before 4.1).
@@ -35,7 +36,7 @@ const std::string &machine_id();
 // be read (another user's process).
 std::string flatpak_app_id(uint32_t pid);
 
-}  // namespace proc
+}  // namespace pipewire
 // This machine's id (/etc/machine-id, as PulseAudio clients report theirs); "" if unknown.
 const std::string &machine_id();
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 #include "pw_app_watch.h"
 
 #include <unistd.h>
@@ -41,20 +42,20 @@ struct AppWatch::Impl final : RegistryListener {
     }
     switch (change.kind) {
       case AppList::Change::Kind::kAdded:
-        PA_DEBUG(log, "application pid %u '%s' plays (%u stream(s), %s)", change.app.pid,
-                 change.app.display_name.c_str(), change.app.streams,
-                 change.app.playing ? "running" : "not running");
+        PROCAUDIO_DEBUG(log, "application pid %u '%s' plays (%u stream(s), %s)", change.app.pid,
+                        change.app.display_name.c_str(), change.app.streams,
+                        change.app.playing ? "running" : "not running");
         events->on_app_added(change.app);
         break;
       case AppList::Change::Kind::kChanged:
-        PA_DEBUG(log, "application pid %u '%s': %u stream(s), %s", change.app.pid,
-                 change.app.display_name.c_str(), change.app.streams,
-                 change.app.playing ? "running" : "not running");
+        PROCAUDIO_DEBUG(log, "application pid %u '%s': %u stream(s), %s", change.app.pid,
+                        change.app.display_name.c_str(), change.app.streams,
+                        change.app.playing ? "running" : "not running");
         events->on_app_changed(change.app);
         break;
       case AppList::Change::Kind::kRemoved:
-        PA_DEBUG(log, "application pid %u '%s' plays no more", change.app.pid,
-                 change.app.display_name.c_str());
+        PROCAUDIO_DEBUG(log, "application pid %u '%s' plays no more", change.app.pid,
+                        change.app.display_name.c_str());
         events->on_app_removed(change.app);
         break;
       case AppList::Change::Kind::kNone:
@@ -80,8 +81,8 @@ struct AppWatch::Impl final : RegistryListener {
   // Nothing more will come: what is listed is no longer known to play. The next start()
   // connects again.
   void on_connection_lost(const CaptureError &error) override {
-    PA_WARNING(log, "%s (%s): no application is listed until the provider starts again",
-               error.message.c_str(), error.detail.c_str());
+    PROCAUDIO_WARNING(log, "%s (%s): no application is listed until the provider starts again",
+                      error.message.c_str(), error.detail.c_str());
     for (const Application &app : apps.applications()) {
       AppList::Change change;
       change.kind = AppList::Change::Kind::kRemoved;
@@ -150,11 +151,7 @@ AppWatch::~AppWatch() {
 
 CaptureError AppWatch::start() {
   stop();
-  const CaptureError error = impl_->attach();
-  if (error) {
-    PA_ERROR(impl_->log, "%s (%s)", error.message.c_str(), error.detail.c_str());
-  }
-  return error;
+  return impl_->attach();
 }
 
 void AppWatch::stop() {

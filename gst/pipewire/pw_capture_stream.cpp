@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 #include "pw_capture_stream.h"
 
 #include <algorithm>
@@ -6,7 +7,7 @@
 #include <utility>
 
 #include "core/monotonic_clock.h"
-#include "proc_tree.h"
+#include "process_util.h"
 
 #include <spa/param/audio/format-utils.h>
 #include <spa/param/audio/raw.h>
@@ -21,15 +22,14 @@ namespace {
 // Frames of the mono downmix scratch buffer (a PipeWire buffer larger than this is delivered
 // in pieces).
 constexpr uint32_t kScratchFrames = 65536;
-// Buffers taken from the stream in one process call (normally exactly one).
+// Buffers taken from the stream in one process call (one, unless a call came late).
 constexpr int kMaxBuffersPerCycle = 16;
 
 }  // namespace
 
 void CaptureStream::prepare(const CaptureConfig &config) {
   config_ = config;
-  out_channels_ = config.format.channels;
-  scratch_.assign(out_channels_ == 1 ? kScratchFrames * 4 : 0, 0);
+  scratch_.assign(config.format.channels == 1 ? kScratchFrames * 4 : 0, 0);
   {
     std::lock_guard<std::mutex> lock(error_mutex_);
     pending_error_ = {};
@@ -37,16 +37,11 @@ void CaptureStream::prepare(const CaptureConfig &config) {
   quantum_ns_ = kDefaultQuantumNs;
 }
 
-uint64_t CaptureStream::idle_margin() const {
-  return std::max<uint64_t>(4 * quantum_ns_.load(), 50'000'000);
-}
-
 void CaptureStream::set_node_id(uint32_t id) {
   if (id == node_id_) {
     return;
   }
   node_id_ = id;
-  node_id_public_ = id;
   events_.on_node_id(id);
 }
 
@@ -73,7 +68,7 @@ CaptureError CaptureStream::create(const std::string &who, uint32_t target_pid) 
   if (stream_ == nullptr) {
     const int err = errno;
     return {ErrorKind::kFailed, "Cannot create a PipeWire capture stream.",
-            "pw_stream_new: " + proc::errno_text(err)};
+            "pw_stream_new: " + errno_text(err)};
   }
   static const pw_stream_events stream_events = [] {
     pw_stream_events events{};
@@ -84,10 +79,7 @@ CaptureError CaptureStream::create(const std::string &who, uint32_t target_pid) 
     return events;
   }();
   pw_stream_add_listener(stream_, &stream_listener_, &stream_events, this);
-  stream_state_ = PW_STREAM_STATE_UNCONNECTED;
-  stream_error_.clear();
-  format_ok_ = false;
-  format_refused_ = false;
+  format_ = Negotiation::kPending;
   set_node_id(SPA_ID_INVALID);
   return {};
 }
@@ -115,7 +107,7 @@ void CaptureStream::queue_on_data_loop(spa_invoke_func_t func, const void *data,
   const int res = conn_->invoke(func, data, size, false, this);
   if (res < 0) {
     // libspa's invoke queue is full (it holds thousands of these): the data loop is stuck.
-    PA_ERROR(log_, "could not hand %s to the data loop: %s", what, spa_strerror(res));
+    PROCAUDIO_ERROR(log_, "could not hand %s to the data loop: %s", what, spa_strerror(res));
   }
 }
 
@@ -146,21 +138,24 @@ CaptureError CaptureStream::connect() {
              "pw_stream_connect: " + std::string(spa_strerror(res))};
   } else {
     // Ready when the server made our node and the session manager configured its ports.
+    const char *stream_error = nullptr;
+    pw_stream_state state = PW_STREAM_STATE_UNCONNECTED;
     const bool ready = c.wait_until(
-        [this, &c] {
-          return c.lost() || stream_state_ == PW_STREAM_STATE_ERROR || format_refused_ ||
-                 (node_id_ != SPA_ID_INVALID && format_ok_ &&
-                  (stream_state_ == PW_STREAM_STATE_PAUSED ||
-                   stream_state_ == PW_STREAM_STATE_STREAMING));
+        [this, &c, &state, &stream_error] {
+          state = pw_stream_get_state(stream_, &stream_error);
+          return c.lost() || state == PW_STREAM_STATE_ERROR || format_ == Negotiation::kRefused ||
+                 (node_id_ != SPA_ID_INVALID && format_ == Negotiation::kAccepted &&
+                  (state == PW_STREAM_STATE_PAUSED || state == PW_STREAM_STATE_STREAMING));
         },
         kServerTimeoutMs);
+    const std::string why = stream_error != nullptr ? stream_error : "unknown error";
     if (c.lost()) {
       error = {ErrorKind::kDeviceLost, "The connection to PipeWire was lost while starting.",
                c.lost_error()};
-    } else if (stream_state_ == PW_STREAM_STATE_ERROR) {
-      error = {ErrorKind::kFailed, "PipeWire refused the capture stream: " + stream_error_,
-               "pw_stream state error: " + stream_error_};
-    } else if (format_refused_) {
+    } else if (state == PW_STREAM_STATE_ERROR) {
+      error = {ErrorKind::kFailed, "PipeWire refused the capture stream: " + why,
+               "pw_stream state error: " + why};
+    } else if (format_ == Negotiation::kRefused) {
       error = {ErrorKind::kFormatRefused,
                "PipeWire would not capture in the requested format (" +
                    std::to_string(config_.format.rate) + " Hz).",
@@ -169,8 +164,8 @@ CaptureError CaptureStream::connect() {
       error = {ErrorKind::kTimeout,
                "PipeWire did not set up the capture stream within 5 s: is a session manager "
                "(WirePlumber) running? Without one, streams get no ports.",
-               std::string("pw_stream state ") + pw_stream_state_as_string(stream_state_) +
-                   (format_ok_ ? "" : ", no format") +
+               std::string("pw_stream state ") + pw_stream_state_as_string(state) +
+                   (format_ == Negotiation::kAccepted ? "" : ", no format") +
                    (node_id_ == SPA_ID_INVALID ? ", no node id" : "")};
     }
   }
@@ -213,15 +208,13 @@ void CaptureStream::raise_error(CaptureError error) {
 void CaptureStream::on_stream_state(void *data, enum pw_stream_state old,
                                     enum pw_stream_state state, const char *error) {
   auto *self = static_cast<CaptureStream *>(data);
-  PA_DEBUG(self->log_, "capture stream: %s -> %s%s%s", pw_stream_state_as_string(old),
-           pw_stream_state_as_string(state), error ? ": " : "", error ? error : "");
-  self->stream_state_ = state;
+  PROCAUDIO_DEBUG(self->log_, "capture stream: %s -> %s%s%s", pw_stream_state_as_string(old),
+                  pw_stream_state_as_string(state), error ? ": " : "", error ? error : "");
   if (state == PW_STREAM_STATE_ERROR) {
-    self->stream_error_ = error ? error : "unknown error";
     if (self->capturing_) {
-      self->raise_error({ErrorKind::kDeviceLost,
-                         "PipeWire stopped the capture stream: " + self->stream_error_,
-                         "pw_stream state error: " + self->stream_error_});
+      const std::string why = error ? error : "unknown error";
+      self->raise_error({ErrorKind::kDeviceLost, "PipeWire stopped the capture stream: " + why,
+                         "pw_stream state error: " + why});
     }
   } else if (state == PW_STREAM_STATE_UNCONNECTED && self->capturing_ && old != state) {
     self->raise_error({ErrorKind::kDeviceLost,
@@ -252,20 +245,23 @@ void CaptureStream::on_stream_param_changed(void *data, uint32_t id, const struc
                                     : SPA_AUDIO_FORMAT_S16_LE;
   const bool ok =
       info.format == want && info.rate == self->config_.format.rate && info.channels == 2;
-  PA_DEBUG(self->log_, "capture stream format: %s, %u Hz, %u channels%s",
-           info.format == SPA_AUDIO_FORMAT_F32_LE   ? "F32LE"
-           : info.format == SPA_AUDIO_FORMAT_S16_LE ? "S16LE"
-                                                    : "other",
-           info.rate, info.channels, ok ? "" : " (not what was asked)");
-  self->format_ok_ = ok;
-  self->format_refused_ = !ok;
+  PROCAUDIO_DEBUG(self->log_, "capture stream format: %s, %u Hz, %u channels%s",
+                  info.format == SPA_AUDIO_FORMAT_F32_LE   ? "F32LE"
+                  : info.format == SPA_AUDIO_FORMAT_S16_LE ? "S16LE"
+                                                           : "other",
+                  info.rate, info.channels, ok ? "" : " (not what was asked)");
+  self->format_ = ok ? Negotiation::kAccepted : Negotiation::kRefused;
   self->conn_->signal();
 }
 
 // ------------------------------------------------------------------------------------------
 // Data loop
 
-// RT: no allocation, no lock, no logging. Runs once per graph cycle.
+// RT: no allocation, no lock, no logging. Runs once per graph cycle. Usually one buffer is
+// queued, this cycle's; if more ever are, all of them are taken now, the older ones stamped
+// before this cycle: one a call would keep such a backlog for good, every buffer stamped a
+// cycle later than its audio. (Taking one, as pw-cat does, the 2-minute soak once drifted by
+// one quantum and re-anchored two quanta back at the end.)
 void CaptureStream::on_process(void *data) {
   auto *self = static_cast<CaptureStream *>(data);
   pw_stream *stream = self->stream_;
@@ -276,7 +272,7 @@ void CaptureStream::on_process(void *data) {
     if (count < kMaxBuffersPerCycle) {
       buffers[count++] = b;
     } else {
-      pw_stream_queue_buffer(stream, b);  // cannot happen with RT_PROCESS; drop
+      pw_stream_queue_buffer(stream, b);  // a backlog beyond this is dropped (and shows)
     }
   }
   if (count == 0) {
@@ -284,6 +280,7 @@ void CaptureStream::on_process(void *data) {
   }
   if (self->sink_ != nullptr && !self->finished_) {
     self->deliver(buffers, count, arrival);
+    self->arm_tick();
   }
   for (int i = 0; i < count; ++i) {
     pw_stream_queue_buffer(stream, buffers[i]);
@@ -325,7 +322,7 @@ void CaptureStream::deliver(pw_buffer **buffers, int count, uint64_t arrival) {
     // engine fills GAP silence from the idle ticks.
     return;
   }
-  // The last buffer starts at the cycle's time; earlier ones (never, with RT_PROCESS) before.
+  // The last buffer starts at the cycle's time; earlier ones (a backlog) before it.
   // The resampler (when our rate differs from the graph's) holds `buffered` frames back, in
   // graph-rate frames (time.rate is 1/graph rate): our first frame is that much older.
   uint64_t start_ns;
@@ -362,14 +359,14 @@ void CaptureStream::deliver(pw_buffer **buffers, int count, uint64_t arrival) {
     }
     uint32_t done = 0;
     while (done < frames[i]) {
-      const uint32_t n =
-          out_channels_ == 2 ? frames[i] - done : std::min(frames[i] - done, kScratchFrames);
+      const uint32_t n = config_.format.channels == 2 ? frames[i] - done
+                                                      : std::min(frames[i] - done, kScratchFrames);
       Packet packet;
       packet.frames = n;
       packet.flags = chunk_flags;
       packet.device_time_ns = device_ns + static_cast<uint64_t>(done) * kNsPerSec / rate;
       packet.arrival_time_ns = arrival;
-      if (out_channels_ == 2) {
+      if (config_.format.channels == 2) {
         packet.data = bytes + static_cast<size_t>(done) * in_frame_bytes;
       } else {
         downmix(bytes + static_cast<size_t>(done) * in_frame_bytes, n);
@@ -382,7 +379,6 @@ void CaptureStream::deliver(pw_buffer **buffers, int count, uint64_t arrival) {
     device_ns += static_cast<uint64_t>(frames[i]) * kNsPerSec / rate;
     flags &= ~static_cast<uint32_t>(kPacketDiscontinuity);
   }
-  last_activity_ns_ = arrival;
 }
 
 // Stereo -> mono, (L + R) / 2, into the scratch buffer allocated by prepare().
@@ -423,14 +419,18 @@ int CaptureStream::deliver_target_exit(struct spa_loop *, bool, uint32_t, const 
   return 0;
 }
 
-// From the connection's idle tick (data loop).
+// From the connection's timer, once the sink's deadline passed (data loop). The sink decides
+// what is due; this only asks it again when.
 void CaptureStream::on_idle_tick(uint64_t now) {
-  if (sink_ == nullptr || finished_) {
-    return;
-  }
-  if (now - last_activity_ns_ >= idle_margin()) {
+  if (sink_ != nullptr && !finished_) {
     sink_->on_idle(now);
   }
+  arm_tick();  // finished: never again
+}
+
+void CaptureStream::arm_tick() {
+  conn_->arm_idle_tick(this,
+                       sink_ != nullptr && !finished_ ? sink_->idle_deadline_ns() : UINT64_MAX);
 }
 
 int CaptureStream::deliver_error(struct spa_loop *, bool, uint32_t, const void *, size_t,
@@ -443,7 +443,6 @@ int CaptureStream::deliver_error(struct spa_loop *, bool, uint32_t, const void *
   }
   if (self->sink_ != nullptr && !self->finished_ && error) {
     self->finished_ = true;
-    PA_ERROR(self->log_, "capture failed: %s (%s)", error.message.c_str(), error.detail.c_str());
     self->sink_->on_error(error);
   }
   return 0;
@@ -456,8 +455,7 @@ int CaptureStream::do_arm(struct spa_loop *, bool, uint32_t, const void *data, s
   self->sink_ = arm->sink;
   self->finished_ = false;
   self->attached_ = false;  // until the first state says so
-  self->last_activity_ns_ = monotonic_now_ns();
-  self->conn_->arm_idle_tick(self);
+  self->arm_tick();
   return 0;
 }
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // One backend's own capture stream: a pw_stream (INPUT, FL + FR ports) that the backend's
 // links feed, in the format start() asked for. Its RT process callback turns PipeWire's
 // buffers into Packets (graph-clock times, corrected for the resampler's delay; a mono
@@ -69,10 +70,9 @@ class CaptureStream final : public Connection::IdleClient {
   uint32_t node_id() const { return node_id_; }
 
   // ---- any thread
-  uint32_t public_node_id() const { return node_id_public_.load(); }
   uint64_t quantum_ns() const { return quantum_ns_.load(); }
-  // A packet arrives within a cycle of its capture time; 4 quanta (>= 50 ms) is a safe bound.
-  uint64_t idle_margin() const;
+  // A cycle's frames arrive when the graph has run the cycle, well within this of its start.
+  static constexpr uint64_t kIdleMarginNs = 5'000'000;
 
  private:
   static constexpr uint64_t kNsPerSec = 1'000'000'000ull;
@@ -96,6 +96,7 @@ class CaptureStream final : public Connection::IdleClient {
   void deliver(pw_buffer **buffers, int count, uint64_t arrival);
   void downmix(const uint8_t *in, uint32_t frames);
   void on_idle_tick(uint64_t now) override;
+  void arm_tick();  // for the sink's idle deadline
   void queue_on_data_loop(spa_invoke_func_t func, const void *data, size_t size, const char *what);
   static int deliver_state(struct spa_loop *, bool, uint32_t, const void *data, size_t, void *user);
   static int deliver_target_exit(struct spa_loop *, bool, uint32_t, const void *, size_t,
@@ -112,21 +113,18 @@ class CaptureStream final : public Connection::IdleClient {
   // ---- own PipeWire state; touched with the connection's thread loop locked
   pw_stream *stream_ = nullptr;
   spa_hook stream_listener_{};
-  pw_stream_state stream_state_ = PW_STREAM_STATE_UNCONNECTED;
-  std::string stream_error_;
-  bool format_ok_ = false;
-  bool format_refused_ = false;
+  // The format the server settled on (param_changed): what we asked for, or not. The
+  // stream's state and error are pw_stream_get_state()'s, not kept here.
+  enum class Negotiation { kPending, kAccepted, kRefused };
+  Negotiation format_ = Negotiation::kPending;
   uint32_t node_id_ = SPA_ID_INVALID;
   bool capturing_ = false;  // between arm() and stop(): the stream's failures are errors
-  std::atomic<uint32_t> node_id_public_{SPA_ID_INVALID};
 
   // ---- data loop state: only touched on the data loop thread (or before it can run)
   CaptureSink *sink_ = nullptr;
   bool finished_ = false;
   bool attached_ = false;  // the last state delivered was kCapturing
-  CaptureConfig config_;
-  uint32_t out_channels_ = 2;  // what the sink gets; PipeWire always gives us 2 (FL, FR)
-  uint64_t last_activity_ns_ = 0;
+  CaptureConfig config_;   // its channels are what the sink gets (1: our downmix of FL + FR)
   std::vector<uint8_t> scratch_;
   std::atomic<uint64_t> quantum_ns_{kDefaultQuantumNs};
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 #include "pw_connection.h"
 
 #include <algorithm>
@@ -8,7 +9,7 @@
 #include <utility>
 
 #include "core/monotonic_clock.h"
-#include "proc_tree.h"
+#include "process_util.h"
 
 #include <spa/utils/result.h>
 
@@ -16,9 +17,6 @@ namespace procaudio {
 namespace pipewire {
 
 namespace {
-
-// Idle ticks: how often the data loop checks that packets still come.
-constexpr uint64_t kIdleTickNs = 100'000'000;
 
 std::once_flag g_pw_init_once;
 
@@ -107,8 +105,8 @@ void Connection::on_core_error(void *data, uint32_t id, int seq, int res, const 
   if (id != PW_ID_CORE) {
     // A proxy's error (a link the server refused, ...); its own listener handles it.
     for (const Attached &a : self->attached_) {
-      PA_DEBUG(*a.log, "PipeWire error on object %u: %s (%s)", id, message ? message : "",
-               spa_strerror(res));
+      PROCAUDIO_DEBUG(*a.log, "PipeWire error on object %u: %s (%s)", id, message ? message : "",
+                      spa_strerror(res));
     }
     return;
   }
@@ -122,16 +120,18 @@ void Connection::on_core_error(void *data, uint32_t id, int seq, int res, const 
   const bool race = res == -ENOENT;
   for (const Attached &a : self->attached_) {
     if (lost) {
-      PA_WARNING(*a.log, "PipeWire core error: %s (%s): connection lost", message ? message : "",
-                 spa_strerror(res));
+      PROCAUDIO_WARNING(*a.log, "PipeWire core error: %s (%s): connection lost",
+                        message ? message : "", spa_strerror(res));
     } else if (race) {
-      PA_DEBUG(*a.log, "PipeWire core error: %s (%s)", message ? message : "", spa_strerror(res));
+      PROCAUDIO_DEBUG(*a.log, "PipeWire core error: %s (%s)", message ? message : "",
+                      spa_strerror(res));
     } else {
-      PA_WARNING(*a.log, "PipeWire core error: %s (%s)", message ? message : "", spa_strerror(res));
+      PROCAUDIO_WARNING(*a.log, "PipeWire core error: %s (%s)", message ? message : "",
+                        spa_strerror(res));
     }
   }
   if (lost && !self->lost_.load()) {
-    self->lost_error_ = std::string(message ? message : "") + ": " + proc::errno_text(res);
+    self->lost_error_ = std::string(message ? message : "") + ": " + errno_text(res);
     self->lost_ = true;  // the next open() makes a new connection
     const CaptureError error{ErrorKind::kDeviceLost,
                              "The connection to PipeWire was lost (the PipeWire daemon stopped "
@@ -147,35 +147,71 @@ void Connection::on_core_error(void *data, uint32_t id, int seq, int res, const 
 // ------------------------------------------------------------------------------------------
 // The data loop: one idle tick for every armed capture
 
-void Connection::arm_idle_tick(IdleClient *client) {
-  if (std::find(armed_.begin(), armed_.end(), client) == armed_.end()) {
-    armed_.push_back(client);
+void Connection::arm_idle_tick(IdleClient *client, uint64_t deadline_ns) {
+  auto it = std::find_if(armed_.begin(), armed_.end(),
+                         [client](const Armed &a) { return a.client == client; });
+  if (it == armed_.end()) {
+    armed_.push_back({client, deadline_ns});
+  } else {
+    it->deadline_ns = deadline_ns;
   }
-  // One tick for all the backends on this connection.
   if (idle_timer_ == nullptr) {
     idle_timer_ = pw_loop_add_timer(data_loop_, &Connection::on_idle_tick, this);
-    if (idle_timer_ != nullptr) {
-      struct timespec value = {0, static_cast<long>(kIdleTickNs)};
-      struct timespec interval = {0, static_cast<long>(kIdleTickNs)};
-      pw_loop_update_timer(data_loop_, idle_timer_, &value, &interval, false);
-    }
+    timer_deadline_ns_ = UINT64_MAX;
   }
+  update_idle_timer();
 }
 
 void Connection::disarm_idle_tick(IdleClient *client) {
-  armed_.erase(std::remove(armed_.begin(), armed_.end(), client), armed_.end());
+  armed_.erase(std::remove_if(armed_.begin(), armed_.end(),
+                              [client](const Armed &a) { return a.client == client; }),
+               armed_.end());
   if (armed_.empty() && idle_timer_ != nullptr) {
     pw_loop_destroy_source(data_loop_, idle_timer_);
     idle_timer_ = nullptr;
+  } else {
+    update_idle_timer();
   }
 }
 
-void Connection::on_idle_tick(void *data, uint64_t expirations) {
+// Sets the one timer for the earliest deadline (absolute, on CLOCK_MONOTONIC as the
+// deadlines are), or disarms it.
+void Connection::update_idle_timer() {
+  if (idle_timer_ == nullptr) {
+    return;
+  }
+  uint64_t earliest = UINT64_MAX;
+  for (const Armed &a : armed_) {
+    earliest = std::min(earliest, a.deadline_ns);
+  }
+  if (earliest == timer_deadline_ns_) {
+    return;
+  }
+  timer_deadline_ns_ = earliest;
+  struct timespec value = {0, 0};  // zero: disarmed
+  if (earliest != UINT64_MAX) {
+    const uint64_t at = std::max<uint64_t>(earliest, 1);
+    value.tv_sec = static_cast<time_t>(at / 1'000'000'000);
+    value.tv_nsec = static_cast<long>(at % 1'000'000'000);
+  }
+  pw_loop_update_timer(data_loop_, idle_timer_, &value, nullptr, true);
+}
+
+void Connection::on_idle_tick(void *data, uint64_t) {
   auto *self = static_cast<Connection *>(data);
+  self->timer_deadline_ns_ = UINT64_MAX;  // fired: set again below
   const uint64_t now = monotonic_now_ns();
-  for (IdleClient *client : self->armed_) {
+  // A client's tick re-arms it (arm_idle_tick() edits armed_): walk a copy.
+  std::vector<IdleClient *> due;
+  for (const Armed &a : self->armed_) {
+    if (a.deadline_ns <= now) {
+      due.push_back(a.client);
+    }
+  }
+  for (IdleClient *client : due) {
     client->on_idle_tick(now);
   }
+  self->update_idle_timer();
 }
 
 int Connection::do_destroy_idle_timer(struct spa_loop *, bool, uint32_t, const void *, size_t,
@@ -199,7 +235,7 @@ CaptureError Connection::acquire(const Logger &log, std::shared_ptr<Connection> 
   }
   std::shared_ptr<Connection> conn = table[key].lock();
   if (conn != nullptr && !conn->lost()) {
-    PA_DEBUG(log, "sharing the PipeWire connection to %s", key.c_str());
+    PROCAUDIO_DEBUG(log, "sharing the PipeWire connection to %s", key.c_str());
     *out = std::move(conn);
     *fresh = false;
     return {};
@@ -222,20 +258,20 @@ CaptureError Connection::connect(const Logger &log) {
   if (loop_ == nullptr) {
     const int err = errno;
     return {ErrorKind::kFailed, "Cannot create a PipeWire thread loop.",
-            "pw_thread_loop_new: " + proc::errno_text(err)};
+            "pw_thread_loop_new: " + errno_text(err)};
   }
   context_ = pw_context_new(pw_thread_loop_get_loop(loop_), nullptr, 0);
   if (context_ == nullptr) {
     const int err = errno;
     return {ErrorKind::kBackendUnavailable,
             "Cannot set up a PipeWire client (is libpipewire-0.3 installed completely?).",
-            "pw_context_new: " + proc::errno_text(err)};
+            "pw_context_new: " + errno_text(err)};
   }
   data_loop_ = pw_data_loop_get_loop(pw_context_get_data_loop(context_));
   if (pw_thread_loop_start(loop_) < 0) {
     const int err = errno;
     return {ErrorKind::kFailed, "Cannot start the PipeWire thread loop.",
-            "pw_thread_loop_start: " + proc::errno_text(err)};
+            "pw_thread_loop_start: " + errno_text(err)};
   }
   lock();
   pw_properties *props = pw_properties_new(PW_KEY_APP_NAME, "procaudio", nullptr);
@@ -255,7 +291,7 @@ CaptureError Connection::connect(const Logger &log) {
                 ". Start PipeWire and WirePlumber (e.g. `systemctl --user start pipewire "
                 "wireplumber`), or point XDG_RUNTIME_DIR / PIPEWIRE_RUNTIME_DIR / "
                 "PIPEWIRE_REMOTE at a running session.",
-            "pw_context_connect(" + describe_socket() + "): " + proc::errno_text(err)};
+            "pw_context_connect(" + describe_socket() + "): " + errno_text(err)};
   }
   static const pw_core_events core_events = [] {
     pw_core_events events{};
@@ -271,7 +307,7 @@ CaptureError Connection::connect(const Logger &log) {
   if (error) {
     return error;
   }
-  PA_DEBUG(log, "new PipeWire connection to %s", key_.c_str());
+  PROCAUDIO_DEBUG(log, "new PipeWire connection to %s", key_.c_str());
   return {};
 }
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The shared connection.
 //
 // One per PipeWire server (socket) and process, shared by every PipeWireBackend talking to
@@ -49,7 +50,7 @@ constexpr int kServerTimeoutMs = 5000;
 
 class Connection {
  public:
-  // Told of the idle tick, on the data loop, while armed (arm_idle_tick()).
+  // Told of an idle tick, on the data loop, once its deadline (arm_idle_tick()) passed.
   class IdleClient {
    public:
     virtual ~IdleClient() = default;
@@ -112,9 +113,10 @@ class Connection {
   }
   // For sources added and removed on the data loop thread.
   pw_loop *data_loop() const { return data_loop_; }
-  // Data loop only: one idle tick for every armed client; the first one starts it, the last
-  // one out stops it.
-  void arm_idle_tick(IdleClient *client);
+  // Data loop only: `client` gets on_idle_tick() once `deadline_ns` (monotonic; UINT64_MAX:
+  // never) has passed; arming again moves its deadline. One timer serves every client, set
+  // for the earliest deadline: no tick while packets keep the deadlines ahead.
+  void arm_idle_tick(IdleClient *client, uint64_t deadline_ns);
   void disarm_idle_tick(IdleClient *client);
 
  private:
@@ -134,6 +136,7 @@ class Connection {
   }
   static int do_destroy_idle_timer(struct spa_loop *, bool, uint32_t, const void *, size_t,
                                    void *user);
+  void update_idle_timer();
 
   CaptureError connect(const Logger &log);
   void teardown();
@@ -158,8 +161,13 @@ class Connection {
   std::vector<Attached> attached_;
 
   // ---- data loop only
-  std::vector<IdleClient *> armed_;  // captures whose sinks are live
+  struct Armed {
+    IdleClient *client;
+    uint64_t deadline_ns;
+  };
+  std::vector<Armed> armed_;  // captures whose sinks are live
   spa_source *idle_timer_ = nullptr;
+  uint64_t timer_deadline_ns_ = UINT64_MAX;  // what idle_timer_ is set for
 };
 
 }  // namespace pipewire

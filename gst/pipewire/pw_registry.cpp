@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 #include "pw_registry.h"
 
 #include <algorithm>
@@ -6,7 +7,7 @@
 
 #include "core/monotonic_clock.h"
 #include "proc_identity.h"
-#include "proc_tree.h"
+#include "process_util.h"
 
 namespace procaudio {
 namespace pipewire {
@@ -270,7 +271,7 @@ void Registry::resolve(Node &node, bool settled) {
     record.app_id = client->app_id;
   }
   const bool via_pulse = record.client_api == "pipewire-pulse" && kernel_pid != 0 &&
-                         proc::comm(kernel_pid) == "pipewire-pulse";
+                         pipewire::comm(kernel_pid) == "pipewire-pulse";
   record.pid = 0;
   if (kernel_pid == 0) {
     record.identity = "its client's kernel pid is not visible";
@@ -281,14 +282,14 @@ void Registry::resolve(Node &node, bool settled) {
       record.identity += " (it reported " + std::to_string(record.app_pid) + ")";
     }
   } else if (record.pulse_server_type == "tcp" ||
-             (!record.machine_id.empty() && record.machine_id != proc::machine_id())) {
+             (!record.machine_id.empty() && record.machine_id != pipewire::machine_id())) {
     record.identity = "a PulseAudio client of another machine";
   } else if (record.app_pid == 0) {
     record.identity = "a PulseAudio client that gave no pid";
   } else {
     const std::string &binary = record.app_binary;
     std::vector<uint32_t> candidates;
-    record.pid = proc::map_reported_pid(record.app_pid, binary, &candidates);
+    record.pid = pipewire::map_reported_pid(record.app_pid, binary, &candidates);
     record.identity = "reported pid " + std::to_string(record.app_pid) + " of '" + binary + "'";
     if (candidates.empty()) {
       record.identity +=

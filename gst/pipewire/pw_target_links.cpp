@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 #include "pw_target_links.h"
 
 #include <algorithm>
@@ -6,7 +7,7 @@
 #include <vector>
 
 #include "core/monotonic_clock.h"
-#include "proc_tree.h"
+#include "process_util.h"
 
 #include <spa/utils/result.h>
 
@@ -55,10 +56,7 @@ bool TargetLinks::captures(const StreamNode &node) const {
   if (pid == 0 || pid == rule_.self_pid) {
     return false;
   }
-  if (!rule_.has_target) {
-    return true;
-  }
-  const bool in_tree = rule_.root_pid != 0 && proc::is_in_tree(pid, rule_.root_pid);
+  const bool in_tree = rule_.root_pid != 0 && pipewire::is_in_tree(pid, rule_.root_pid);
   return rule_.mode == TargetMode::kIncludeTree ? in_tree : !in_tree;
 }
 
@@ -73,10 +71,10 @@ void TargetLinks::decide(const StreamNode &node) {
     return;
   }
   decided_[node.id] = captured;
-  if (log_.wants(LogLevel::kInfo)) {  // proc::comm reads /proc: only for a reader
-    PA_INFO(log_, "stream node %u '%s' of pid %u (%s; %s): %s", node.id, node.name.c_str(),
-            node.pid, node.pid ? proc::comm(node.pid).c_str() : "unknown process",
-            node.identity.c_str(), captured ? "captured" : "not captured");
+  if (log_.wants(LogLevel::kInfo)) {  // pipewire::comm reads /proc: only for a reader
+    PROCAUDIO_INFO(log_, "stream node %u '%s' of pid %u (%s; %s): %s", node.id, node.name.c_str(),
+                   node.pid, node.pid ? pipewire::comm(node.pid).c_str() : "unknown process",
+                   node.identity.c_str(), captured ? "captured" : "not captured");
   }
   if (capturing_ && !known) {
     count_stream(captured);
@@ -142,7 +140,8 @@ void TargetLinks::count_stream(bool captured) {
 }
 
 void TargetLinks::on_stream_node_removed(const StreamNode &node) {
-  PA_DEBUG(log_, "stream node %u '%s' (pid %u) is gone", node.id, node.name.c_str(), node.pid);
+  PROCAUDIO_DEBUG(log_, "stream node %u '%s' (pid %u) is gone", node.id, node.name.c_str(),
+                  node.pid);
   decided_.erase(node.id);
   publish_streams();
 }
@@ -181,6 +180,10 @@ void TargetLinks::start() {
 
 void TargetLinks::stop() {
   capturing_ = false;
+  if (relink_timer_ != nullptr) {
+    pw_loop_destroy_source(conn_->loop(), relink_timer_);
+    relink_timer_ = nullptr;
+  }
   destroy_all_links();
 }
 
@@ -244,8 +247,8 @@ void TargetLinks::make_link(uint32_t out_port, uint32_t out_node, uint32_t in_po
   pw_properties_free(props);
   if (link->proxy == nullptr) {
     const int err = errno;
-    PA_WARNING(log_, "cannot link port %u to port %u: %s", out_port, in_port,
-               proc::errno_text(err).c_str());
+    PROCAUDIO_WARNING(log_, "cannot link port %u to port %u: %s", out_port, in_port,
+                      errno_text(err).c_str());
     link->failed = true;
     links_[{out_port, in_port}] = link;
     {
@@ -259,13 +262,14 @@ void TargetLinks::make_link(uint32_t out_port, uint32_t out_node, uint32_t in_po
     events.version = PW_VERSION_PROXY_EVENTS;
     events.bound = &TargetLinks::on_link_bound;
     events.error = &TargetLinks::on_link_error;
+    events.removed = &TargetLinks::on_link_removed;
     return events;
   }();
   pw_proxy_add_listener(link->proxy, &link->listener, &proxy_events, link);
   links_[{out_port, in_port}] = link;
   publish_link_count();
-  PA_DEBUG(log_, "linking node %u port %u -> node %u port %u", out_node, out_port, own_node_id_,
-           in_port);
+  PROCAUDIO_DEBUG(log_, "linking node %u port %u -> node %u port %u", out_node, out_port,
+                  own_node_id_, in_port);
 }
 
 void TargetLinks::on_link_bound(void *data, uint32_t global_id) {
@@ -282,8 +286,8 @@ void TargetLinks::on_link_bound(void *data, uint32_t global_id) {
   if (node != nullptr && node->last_port_ns != 0) {
     since = std::min(since, std::max(node->last_port_ns, self->own_port_ns_));
   }
-  PA_DEBUG(self->log_, "link %u up: port %u -> port %u, %.2f ms after the port appeared", global_id,
-           link->out_port, link->in_port, (now - since) / 1e6);
+  PROCAUDIO_DEBUG(self->log_, "link %u up: port %u -> port %u, %.2f ms after the port appeared",
+                  global_id, link->out_port, link->in_port, (now - since) / 1e6);
   {
     std::lock_guard<std::mutex> lock(self->stats_mutex_);
     self->stats_.links_made++;
@@ -295,8 +299,8 @@ void TargetLinks::on_link_bound(void *data, uint32_t global_id) {
 void TargetLinks::on_link_error(void *data, int seq, int res, const char *message) {
   auto *link = static_cast<Link *>(data);
   TargetLinks *self = link->owner;
-  PA_WARNING(self->log_, "PipeWire refused the link port %u -> port %u: %s (%s)", link->out_port,
-             link->in_port, message ? message : "", spa_strerror(res));
+  PROCAUDIO_WARNING(self->log_, "PipeWire refused the link port %u -> port %u: %s (%s)",
+                    link->out_port, link->in_port, message ? message : "", spa_strerror(res));
   if (!link->failed) {
     link->failed = true;
     {
@@ -304,6 +308,53 @@ void TargetLinks::on_link_error(void *data, int seq, int res, const char *messag
       self->stats_.links_failed++;
     }
     self->publish_link_count();
+  }
+}
+
+// The server removed a link of ours that we did not destroy: another client did (a patchbay
+// user, `pw-cli destroy`), or its port went with its stream. Forgotten now, and made again
+// if its ports are still there: the capture never silently loses its target.
+void TargetLinks::on_link_removed(void *data) {
+  auto *link = static_cast<Link *>(data);
+  TargetLinks *self = link->owner;
+  const auto key = std::make_pair(link->out_port, link->in_port);
+  auto it = self->links_.find(key);
+  if (it == self->links_.end() || it->second != link) {
+    return;
+  }
+  self->links_.erase(it);
+  PROCAUDIO_INFO(self->log_,
+                 "link port %u -> port %u was removed by the server: linking again if its "
+                 "ports remain",
+                 link->out_port, link->in_port);
+  self->destroy_link(link);
+  self->publish_link_count();
+  self->schedule_relink();
+}
+
+void TargetLinks::schedule_relink() {
+  if (!capturing_ || conn_ == nullptr) {
+    return;
+  }
+  if (relink_timer_ == nullptr) {
+    relink_timer_ = pw_loop_add_timer(conn_->loop(), &TargetLinks::on_relink_timer, this);
+    if (relink_timer_ == nullptr) {
+      update_links();
+      return;
+    }
+  }
+  struct timespec soon = {0, 1};  // relative: the loop's next iteration
+  pw_loop_update_timer(conn_->loop(), relink_timer_, &soon, nullptr, false);
+}
+
+void TargetLinks::on_relink_timer(void *data, uint64_t) {
+  auto *self = static_cast<TargetLinks *>(data);
+  const size_t before = self->links_.size();
+  self->update_links();
+  // Made again: their ports were still there, so someone else had destroyed them.
+  if (self->links_.size() > before) {
+    std::lock_guard<std::mutex> lock(self->stats_mutex_);
+    self->stats_.links_lost += static_cast<uint32_t>(self->links_.size() - before);
   }
 }
 

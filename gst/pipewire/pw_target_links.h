@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // One backend's target decisions and links: which application output stream nodes it
 // captures (given its target, include/exclude tree and its own pid), and the links from
 // their output ports to the input ports of its own capture stream, with their statistics.
@@ -21,11 +22,12 @@
 namespace procaudio {
 namespace pipewire {
 
-// What a backend captures; set by open(), its root changed while following.
+// What a backend captures; set by open(), its root changed while following. No target (a
+// validated TargetSpec allows that only with exclude-tree) is exclude-tree of no tree: every
+// process but this one.
 struct CaptureRule {
-  bool has_target = false;  // false: every process but this one
   TargetMode mode = TargetMode::kIncludeTree;
-  uint32_t root_pid = 0;  // with a target: its tree's root (0: not running, nothing captured)
+  uint32_t root_pid = 0;  // the target's tree's root (0: none, or not running)
   uint32_t self_pid = 0;
 };
 
@@ -100,6 +102,9 @@ class TargetLinks {
   void make_link(uint32_t out_port, uint32_t out_node, uint32_t in_port);
   static void on_link_bound(void *data, uint32_t global_id);
   static void on_link_error(void *data, int seq, int res, const char *message);
+  static void on_link_removed(void *data);
+  static void on_relink_timer(void *data, uint64_t expirations);
+  void schedule_relink();
   void destroy_link(Link *link);
   void destroy_all_links();
   void publish_link_count();
@@ -118,6 +123,9 @@ class TargetLinks {
   std::map<std::pair<uint32_t, uint32_t>, Link *> links_;  // (output port, input port)
   uint32_t published_streams_ = 0;                         // the last on_captured_streams()
   std::atomic<uint32_t> live_links_{0};
+  // Relinks after another client destroyed a link of ours, on the loop's next iteration: by
+  // then the removals that came with it (the port's own, when its stream went) are known.
+  spa_source *relink_timer_ = nullptr;
 
   // Statistics, written on the thread loop, read anywhere.
   mutable std::mutex stats_mutex_;

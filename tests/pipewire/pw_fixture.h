@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // What the PipeWireBackend tests share. PipeWireBackendTest gives each test a private,
 // headless PipeWire + WirePlumber (+ pipewire-pulse), started with scripts/pipewire-session.sh
 // before the test and stopped after it, with this process's environment pointed at it. Real
@@ -33,6 +34,7 @@
 
 #include "core/capture_backend.h"
 #include "core/logger.h"
+#include "core/monotonic_clock.h"
 #include "pipewire/pipewire_backend.h"
 #include "pw_signal.h"
 
@@ -40,6 +42,8 @@
 // must see one and the same fixture class, or GoogleTest refuses to run the suite.
 namespace procaudio {
 namespace pwtest {
+
+using pipewire::PipeWireBackend;
 
 constexpr double kPlayedAmplitude = 0.5;  // tone_player's default: -6.02 dBFS
 constexpr double kAbsentDb = -80.0;       // "not there"
@@ -145,6 +149,9 @@ class RecordingSink : public CaptureSink {
   void on_target_exit() override;
   void on_error(const CaptureError &error) override;
   void on_target_state(const TargetState &state) override;
+  // A tick once kQuietNs passed since the last packet or tick, as an engine would want.
+  uint64_t idle_deadline_ns() const override { return last_activity_ns_.load() + kQuietNs; }
+  static constexpr uint64_t kQuietNs = 50'000'000;
 
   std::vector<TargetState> states() {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -181,8 +188,10 @@ class RecordingSink : public CaptureSink {
   // Goertzel: leakage from a tone 100 Hz away is far below -80 dB).
   double tone_db(double freq, size_t begin, size_t count, uint32_t ch = 0);
 
-  // A run of 32+ near-zero samples on channel 0 inside a tone: a cycle that lost its data.
-  bool has_gap(size_t begin, size_t count);
+  // A glitch on channel 0 inside a tone of `freq` at kPlayedAmplitude: a run of 32+ near-zero
+  // samples (a cycle that lost its data), or a step between two samples further than that sine
+  // can make (a repeat, a splice, a dropout's edge). Either splatters over every frequency.
+  bool has_glitch(size_t begin, size_t count, double freq);
 
   // The first frame with a non-zero sample, or the frame count if there is none.
   size_t first_sound();
@@ -230,6 +239,7 @@ class RecordingSink : public CaptureSink {
   // The shortest time between a packet and an on_idle after it: at least the idle margin,
   // else on_idle came while packets flowed.
   uint64_t quietest_idle_ns_ = UINT64_MAX;
+  std::atomic<uint64_t> last_activity_ns_{monotonic_now_ns()};
   int calls_after_stop_ = 0;
   int calls_after_end_ = 0;
   uint64_t exit_ns_ = 0;

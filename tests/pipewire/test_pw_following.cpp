@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Following an application by name (on-target-exit=wait), the target's states and stream
 // counts, and whose streams are whose: a copy of tone_player under a name no other process
 // has plays, exits and plays again; a distractor plays throughout. What the sink gets is what
@@ -19,7 +20,7 @@
 
 #include "core/monotonic_clock.h"
 #include "pipewire/proc_identity.h"
-#include "pipewire/proc_tree.h"
+#include "pipewire/process_util.h"
 #include "pw_fixture.h"
 
 #ifndef TONE_PLAYER_PATH
@@ -278,16 +279,16 @@ void FollowingTest::expect_only_own_tone(Child *target, double freq,
 
 TEST(ProcIdentity, AReportedPidIsTheProcessThatRunsTheReportedBinary) {
   const auto self = static_cast<uint32_t>(getpid());
-  const std::string binary = proc::exe_basename(self);
+  const std::string binary = pipewire::exe_basename(self);
   ASSERT_FALSE(binary.empty());
-  EXPECT_EQ(proc::ns_pids(self).back(), self);
+  EXPECT_EQ(pipewire::ns_pids(self).back(), self);
   std::vector<uint32_t> candidates;
-  EXPECT_EQ(proc::map_reported_pid(self, binary, &candidates), self);
+  EXPECT_EQ(pipewire::map_reported_pid(self, binary, &candidates), self);
   EXPECT_EQ(candidates, std::vector<uint32_t>{self});
   // Another binary, or none: not this process, and no guess.
-  EXPECT_EQ(proc::map_reported_pid(self, "procaudio-not-this-one", &candidates), 0u);
+  EXPECT_EQ(pipewire::map_reported_pid(self, "procaudio-not-this-one", &candidates), 0u);
   EXPECT_TRUE(candidates.empty());
-  EXPECT_EQ(proc::map_reported_pid(self, "", &candidates), 0u);
+  EXPECT_EQ(pipewire::map_reported_pid(self, "", &candidates), 0u);
 }
 
 TEST(ProcIdentity, ATruncatedCommIsNotAnotherLongName) {
@@ -308,19 +309,19 @@ TEST(ProcIdentity, ATruncatedCommIsNotAnotherLongName) {
   EXPECT_TRUE(wait_readable(named[0], 5000));
   close(named[0]);
   const auto pid = static_cast<uint32_t>(child);
-  ASSERT_EQ(proc::comm(pid), "procaudio-longe");
-  EXPECT_TRUE(proc::has_name(pid, "procaudio-longe"));
+  ASSERT_EQ(pipewire::comm(pid), "procaudio-longe");
+  EXPECT_TRUE(pipewire::has_name(pid, "procaudio-longe"));
   // Its executable and command line are this test's: neither says the rest of the name.
-  EXPECT_FALSE(proc::has_name(pid, "procaudio-longer-name"));
-  EXPECT_FALSE(proc::has_name(pid, "procaudio-longest-name-of-all"));
-  EXPECT_TRUE(proc::has_name(pid, proc::exe_basename(pid)));
+  EXPECT_FALSE(pipewire::has_name(pid, "procaudio-longer-name"));
+  EXPECT_FALSE(pipewire::has_name(pid, "procaudio-longest-name-of-all"));
+  EXPECT_TRUE(pipewire::has_name(pid, pipewire::exe_basename(pid)));
   kill(child, SIGKILL);
   waitpid(child, nullptr, 0);
 }
 
 TEST(ProcIdentity, AncestorsByName) {
   const auto self = static_cast<uint32_t>(getpid());
-  const std::string name = proc::exe_basename(self);
+  const std::string name = pipewire::exe_basename(self);
   const pid_t child = fork();
   if (child == 0) {
     pause();  // until killed
@@ -328,12 +329,12 @@ TEST(ProcIdentity, AncestorsByName) {
   }
   ASSERT_GT(child, 0);
   // The child runs this program too: the topmost of the two is this process.
-  EXPECT_EQ(proc::ancestor_named(static_cast<uint32_t>(child), name), self);
-  EXPECT_EQ(proc::ancestor_named(self, name), self);
-  EXPECT_EQ(proc::ancestor_named(self, "procaudio-no-such-name"), 0u);
+  EXPECT_EQ(pipewire::ancestor_named(static_cast<uint32_t>(child), name), self);
+  EXPECT_EQ(pipewire::ancestor_named(self, name), self);
+  EXPECT_EQ(pipewire::ancestor_named(self, "procaudio-no-such-name"), 0u);
   kill(child, SIGKILL);
   waitpid(child, nullptr, 0);
-  EXPECT_EQ(proc::ancestor_named(static_cast<uint32_t>(child), name), 0u);  // gone
+  EXPECT_EQ(pipewire::ancestor_named(static_cast<uint32_t>(child), name), 0u);  // gone
 }
 
 }  // namespace

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // pipewireprocdeviceprovider started and stopped 200 times leaks no GStreamer object (leaks
 // tracer) and leaves no PipeWire client or thread behind; AppList, the grouping under the
 // provider, on its own. Fixture: provider_watch.h.
@@ -12,6 +13,7 @@
 #include <string>
 #include <utility>
 
+#include "common/leaks_tracer.h"
 #include "core/monotonic_clock.h"
 #include "pipewire/pw_app_list.h"
 #include "provider_watch.h"
@@ -20,41 +22,8 @@ namespace procaudio {
 namespace pwtest {
 namespace {
 
-GstTracer *leaks_tracer() {
-  GList *tracers = gst_tracing_get_active_tracers();
-  GstTracer *found = nullptr;
-  for (GList *l = tracers; l != nullptr; l = l->next) {
-    if (found == nullptr && g_str_has_prefix(GST_OBJECT_NAME(l->data), "leaks")) {
-      found = GST_TRACER(gst_object_ref(l->data));
-    }
-  }
-  g_list_free_full(tracers, gst_object_unref);
-  return found;
-}
-
-// Objects the leaks tracer saw created since tracking began and not destroyed since, by type.
-std::map<std::string, int> created_and_alive(GstTracer *leaks) {
-  GstStructure *checkpoint = nullptr;
-  g_signal_emit_by_name(leaks, "activity-get-checkpoint", &checkpoint);
-  std::map<std::pair<std::string, std::string>, int> balance;  // (type, address) -> count
-  for (const auto &[field, sign] :
-       {std::make_pair("objects-created-list", 1), std::make_pair("objects-removed-list", -1)}) {
-    const GValue *list = gst_structure_get_value(checkpoint, field);
-    for (guint i = 0; i < gst_value_list_get_size(list); ++i) {
-      const GstStructure *o = gst_value_get_structure(gst_value_list_get_value(list, i));
-      balance[{gst_structure_get_string(o, "type-name"), gst_structure_get_string(o, "address")}] +=
-          sign;
-    }
-  }
-  gst_structure_free(checkpoint);
-  std::map<std::string, int> alive;
-  for (const auto &[key, n] : balance) {
-    if (n > 0) {
-      alive[key.first] += n;
-    }
-  }
-  return alive;
-}
+using testing::created_and_alive;
+using testing::leaks_tracer;
 
 // The PipeWire Clients on the session whose kernel pid is this process's, counted through a
 // connection of the test's own (which is one of them).

@@ -1,8 +1,8 @@
-#include "proc_tree.h"
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include "process_util.h"
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -14,12 +14,14 @@
 #include <sstream>
 #include <vector>
 
+#include "core/process_match.h"
+
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
 #endif
 
 namespace procaudio {
-namespace proc {
+namespace pipewire {
 namespace {
 
 std::string proc_path(uint32_t pid, const char *what) {
@@ -38,7 +40,7 @@ struct Stat {
   uint64_t start_time = 0;
 };
 
-bool read_stat(uint32_t pid, Stat *out) {
+bool read_stat(uint32_t pid, Stat &out) {
   if (pid == 0) {
     return false;
   }
@@ -56,11 +58,11 @@ bool read_stat(uint32_t pid, Stat *out) {
   // field 3 = state, 4 = ppid, ..., 22 = starttime
   for (int index = 3; index <= 22 && fields >> field; ++index) {
     if (index == 3) {
-      out->state = field.empty() ? 0 : field[0];
+      out.state = field.empty() ? 0 : field[0];
     } else if (index == 4) {
-      out->ppid = static_cast<uint32_t>(std::strtoul(field.c_str(), nullptr, 10));
+      out.ppid = static_cast<uint32_t>(std::strtoul(field.c_str(), nullptr, 10));
     } else if (index == 22) {
-      out->start_time = std::strtoull(field.c_str(), nullptr, 10);
+      out.start_time = std::strtoull(field.c_str(), nullptr, 10);
       return true;
     }
   }
@@ -69,16 +71,9 @@ bool read_stat(uint32_t pid, Stat *out) {
 
 }  // namespace
 
-std::string errno_text(int err) {
-  if (err < 0) {
-    err = -err;
-  }
-  return "errno " + std::to_string(err) + " (" + std::strerror(err) + ")";
-}
-
 bool process_exists(uint32_t pid) {
   Stat stat;
-  return read_stat(pid, &stat) && stat.state != 'Z' && stat.state != 'X';
+  return read_stat(pid, stat) && stat.state != 'Z' && stat.state != 'X';
 }
 
 std::string comm(uint32_t pid) {
@@ -108,12 +103,12 @@ std::string exe_basename(uint32_t pid) {
 
 uint32_t parent_pid(uint32_t pid) {
   Stat stat;
-  return read_stat(pid, &stat) ? stat.ppid : 0;
+  return read_stat(pid, stat) ? stat.ppid : 0;
 }
 
 uint64_t start_time(uint32_t pid) {
   Stat stat;
-  return read_stat(pid, &stat) ? stat.start_time : 0;
+  return read_stat(pid, stat) ? stat.start_time : 0;
 }
 
 bool is_in_tree(uint32_t pid, uint32_t root) {
@@ -131,8 +126,8 @@ bool is_in_tree(uint32_t pid, uint32_t root) {
   return pid == root;
 }
 
-bool list_pids(std::vector<uint32_t> *pids, int *err) {
-  pids->clear();
+bool list_pids(std::vector<uint32_t> &pids, int *err) {
+  pids.clear();
   DIR *dir = opendir("/proc");
   if (dir == nullptr) {
     if (err != nullptr) {
@@ -144,7 +139,7 @@ bool list_pids(std::vector<uint32_t> *pids, int *err) {
     char *end = nullptr;
     const unsigned long value = std::strtoul(entry->d_name, &end, 10);
     if (end != entry->d_name && *end == '\0' && value != 0) {
-      pids->push_back(static_cast<uint32_t>(value));
+      pids.push_back(static_cast<uint32_t>(value));
     }
   }
   closedir(dir);
@@ -199,29 +194,25 @@ uint32_t ancestor_named(uint32_t pid, const std::string &name) {
   return found;
 }
 
-CaptureError resolve_process_name(const std::string &name, uint32_t *pid) {
-  *pid = 0;
+CaptureError resolve_process_name(const std::string &name, uint32_t &pid) {
+  pid = 0;
   if (name.empty()) {
     return {ErrorKind::kInvalidSettings, "process-name is empty.", "resolve_process_name"};
   }
   std::vector<uint32_t> pids;
   int err = 0;
-  if (!list_pids(&pids, &err)) {
+  if (!list_pids(pids, &err)) {
     return {ErrorKind::kFailed, "Cannot list processes: /proc is not readable.",
             errno_detail("opendir(/proc)", err)};
   }
-  struct Match {
-    uint32_t pid;
-    uint64_t start;
-  };
-  std::vector<Match> matches;
+  std::vector<ProcessNode> matches;
   for (uint32_t candidate : pids) {
     Stat stat;
-    if (!read_stat(candidate, &stat) || stat.state == 'Z' || stat.state == 'X') {
+    if (!read_stat(candidate, stat) || stat.state == 'Z' || stat.state == 'X') {
       continue;
     }
     if (has_name(candidate, name)) {
-      matches.push_back({candidate, stat.start_time});
+      matches.push_back({candidate, stat.ppid, stat.start_time});
     }
   }
   if (matches.empty()) {
@@ -231,14 +222,7 @@ CaptureError resolve_process_name(const std::string &name, uint32_t *pid) {
                 "the spelling (e.g. 'firefox').",
             "resolve_process_name: no match in /proc"};
   }
-  // The oldest match is the root of the matches' tree (a parent starts before its children).
-  const Match *best = &matches[0];
-  for (const Match &m : matches) {
-    if (m.start < best->start || (m.start == best->start && m.pid < best->pid)) {
-      best = &m;
-    }
-  }
-  *pid = best->pid;
+  pid = pick_root_process(matches);
   return {};
 }
 
@@ -305,13 +289,5 @@ void ExitWatch::close() {
   }
 }
 
-bool ExitWatch::exited() const {
-  if (fd_ < 0) {
-    return true;
-  }
-  struct pollfd pfd = {fd_, POLLIN, 0};
-  return poll(&pfd, 1, 0) > 0;
-}
-
-}  // namespace proc
+}  // namespace pipewire
 }  // namespace procaudio

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // /proc utilities for the PipeWire backend: which process is which, who is whose descendant,
 // and a pidfd that becomes readable when a process exits. No GStreamer, no PipeWire.
 #pragma once
@@ -9,10 +10,7 @@
 #include "core/capture_error.h"
 
 namespace procaudio {
-namespace proc {
-
-// "errno N (strerror text)" for an error's detail; a negative err (PipeWire's style) counts too.
-std::string errno_text(int err);
+namespace pipewire {
 
 // A running process (not a zombie) with this pid exists.
 bool process_exists(uint32_t pid);
@@ -34,16 +32,16 @@ uint64_t start_time(uint32_t pid);
 bool is_in_tree(uint32_t pid, uint32_t root);
 
 // Every pid in /proc now; false (with `err`, an errno) if /proc cannot be read.
-bool list_pids(std::vector<uint32_t> *pids, int *err = nullptr);
+bool list_pids(std::vector<uint32_t> &pids, int *err = nullptr);
 
 // Process `pid` is named `name`: the base name of /proc/PID/exe or /proc/PID/comm equal to
 // it, or comm equal to its first 15 characters (the kernel's truncation) when the program or
 // script its command line starts with has that name, or nothing can be read.
 bool has_name(uint32_t pid, const std::string &name);
 
-// The process `name` names (has_name()). With several matches, the oldest (the root of their
-// tree). None: kNotFound.
-CaptureError resolve_process_name(const std::string &name, uint32_t *pid);
+// The process `name` names (has_name()). With several matches, the root of their tree
+// (pick_root_process()). None: kNotFound.
+CaptureError resolve_process_name(const std::string &name, uint32_t &pid);
 
 // The process a stream of `pid` plays for under `name`: the oldest of `pid` and its ancestors
 // named so (include-tree captures that one's tree); 0 if neither it nor an ancestor is.
@@ -66,12 +64,10 @@ class ExitWatch {
   CaptureError open(uint32_t pid, uint64_t start_time = 0);
   void close();
   int fd() const { return fd_; }
-  // Non-blocking: the process has exited (or the watch is not open).
-  bool exited() const;
 
  private:
   int fd_ = -1;
 };
 
-}  // namespace proc
+}  // namespace pipewire
 }  // namespace procaudio
