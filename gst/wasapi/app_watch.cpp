@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 #include "app_watch.h"
 
 #include <windows.h>
@@ -70,22 +71,22 @@ void AppWatch::tell(const AppList::Change &change) {
   const char *playing = app.playing ? "playing" : "not playing";
   switch (change.kind) {
     case AppList::Change::Kind::kAdded:
-      PA_DEBUG(log_, "application pid %u '%s' (%s) has %u session(s), %s", app.pid,
-               app.display_name.c_str(), app.process_name.c_str(), app.streams, playing);
+      PROCAUDIO_DEBUG(log_, "application pid %u '%s' (%s) has %u session(s), %s", app.pid,
+                      app.display_name.c_str(), app.process_name.c_str(), app.streams, playing);
       if (events_ != nullptr) {
         events_->on_app_added(app);
       }
       break;
     case AppList::Change::Kind::kChanged:
-      PA_DEBUG(log_, "application pid %u '%s': %u session(s), %s", app.pid,
-               app.display_name.c_str(), app.streams, playing);
+      PROCAUDIO_DEBUG(log_, "application pid %u '%s': %u session(s), %s", app.pid,
+                      app.display_name.c_str(), app.streams, playing);
       if (events_ != nullptr) {
         events_->on_app_changed(app);
       }
       break;
     case AppList::Change::Kind::kRemoved:
-      PA_DEBUG(log_, "application pid %u '%s' has no session any more", app.pid,
-               app.display_name.c_str());
+      PROCAUDIO_DEBUG(log_, "application pid %u '%s' has no session any more", app.pid,
+                      app.display_name.c_str());
       if (events_ != nullptr) {
         events_->on_app_removed(app);
       }

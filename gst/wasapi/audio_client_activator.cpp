@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 #include "audio_client_activator.h"
 
 #include <atomic>
@@ -205,7 +206,6 @@ CaptureError ProcessLoopbackActivator::activate_here(const LoopbackTarget &targe
         "(Windows 10 version 2004, build 19041, or later is needed).",
         "GetProcAddress(mmdevapi.dll, ActivateAudioInterfaceAsync)",
         system_activate().lookup_error);
-    PA_ERROR(log_, "%s (%s)", error.message.c_str(), error.detail.c_str());
     return error;
   }
 
@@ -217,13 +217,12 @@ CaptureError ProcessLoopbackActivator::activate_here(const LoopbackTarget &targe
                        "CreateEventW", GetLastError());
   }
 
-  PA_DEBUG(log_, "activating process loopback: %s", describe(target).c_str());
+  PROCAUDIO_DEBUG(log_, "activating process loopback: %s", describe(target).c_str());
   ComPtr<IActivateAudioInterfaceAsyncOperation> operation;
   const HRESULT hr = fn(VIRTUAL_AUDIO_DEVICE_PROCESS_LOOPBACK, __uuidof(IAudioClient),
                         raw_handler->activation_params(), handler.Get(), operation.GetAddressOf());
   if (FAILED(hr)) {
     CaptureError error = activation_error(hr, call, target);
-    PA_ERROR(log_, "%s (%s)", error.message.c_str(), error.detail.c_str());
     return error;
   }
 
@@ -240,7 +239,6 @@ CaptureError ProcessLoopbackActivator::activate_here(const LoopbackTarget &targe
       error = win32_error(ErrorKind::kFailed, "Waiting for audio activation failed.",
                           "WaitForSingleObject(activation completed)", GetLastError());
     }
-    PA_ERROR(log_, "%s (%s)", error.message.c_str(), error.detail.c_str());
     return error;
   }
 
@@ -259,10 +257,9 @@ CaptureError ProcessLoopbackActivator::activate_here(const LoopbackTarget &targe
         "QueryInterface(IAudioClient)", FAILED(result.query_hr) ? result.query_hr : E_POINTER);
   }
   if (error) {
-    PA_ERROR(log_, "%s (%s)", error.message.c_str(), error.detail.c_str());
     return error;
   }
-  PA_INFO(log_, "process loopback activated: %s", describe(target).c_str());
+  PROCAUDIO_INFO(log_, "process loopback activated: %s", describe(target).c_str());
   client = std::move(result.client);
   return {};
 }

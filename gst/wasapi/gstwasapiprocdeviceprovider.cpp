@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // wasapiprocdeviceprovider: one device per application with an audio session on an active
 // render endpoint, from Windows' session notifications (app_watch.h). While started, the
 // devices follow the notifications: DEVICE_ADDED when an application's first session
@@ -35,6 +36,10 @@ struct _GstWasapiProcDeviceProvider {
 
 G_DEFINE_TYPE(GstWasapiProcDeviceProvider, gst_wasapi_proc_device_provider,
               GST_TYPE_PROC_AUDIO_DEVICE_PROVIDER)
+// Rank MARGINAL: the lowest GstDeviceMonitor asks. Device providers feed no auto-plugging
+// (autoaudiosrc goes by element ranks), so listing applications picks nothing by itself.
+GST_DEVICE_PROVIDER_REGISTER_DEFINE(wasapiprocdeviceprovider, "wasapiprocdeviceprovider",
+                                    GST_RANK_MARGINAL, GST_TYPE_WASAPI_PROC_DEVICE_PROVIDER)
 
 void gst_wasapi_proc_device_provider_set_session_managers(
     GstWasapiProcDeviceProvider *provider, std::shared_ptr<SessionManagerSource> managers) {

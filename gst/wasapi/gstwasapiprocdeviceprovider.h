@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // wasapiprocdeviceprovider: the applications playing audio on Windows, as devices of class
 // Audio/Source/Application, live (gst-device-monitor-1.0, Gst.DeviceMonitor).
 #pragma once
@@ -13,6 +14,8 @@ G_BEGIN_DECLS
 #define GST_TYPE_WASAPI_PROC_DEVICE_PROVIDER (gst_wasapi_proc_device_provider_get_type())
 G_DECLARE_FINAL_TYPE(GstWasapiProcDeviceProvider, gst_wasapi_proc_device_provider, GST,
                      WASAPI_PROC_DEVICE_PROVIDER, GstProcAudioDeviceProvider)
+
+GST_DEVICE_PROVIDER_REGISTER_DECLARE(wasapiprocdeviceprovider);
 
 G_END_DECLS
 

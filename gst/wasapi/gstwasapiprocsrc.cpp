@@ -1,7 +1,9 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // wasapiprocsrc: everything but the backend is GstProcAudioSrc's (properties, caps,
 // timestamps, states, errors); see docs/windows.md.
 #include "gstwasapiprocsrc.h"
 
+#include "gstwasapiprocdeviceprovider.h"
 #include "wasapi_backend.h"
 
 GST_DEBUG_CATEGORY_STATIC(gst_wasapi_proc_src_debug);
@@ -11,6 +13,8 @@ struct _GstWasapiProcSrc {
 };
 
 G_DEFINE_TYPE(GstWasapiProcSrc, gst_wasapi_proc_src, GST_TYPE_PROC_AUDIO_SRC)
+// Rank NONE: it captures one application, never what autoaudiosrc should pick.
+GST_ELEMENT_REGISTER_DEFINE(wasapiprocsrc, "wasapiprocsrc", GST_RANK_NONE, GST_TYPE_WASAPI_PROC_SRC)
 
 namespace {
 
@@ -37,4 +41,11 @@ static void gst_wasapi_proc_src_class_init(GstWasapiProcSrcClass *klass) {
       "process-name (e.g. process-name=chrome.exe). Ends with EOS when the process exits, or "
       "with on-target-exit=wait follows the application to its next process.",
       "procaudio developers");
+}
+
+gboolean procaudio::register_wasapi(GstPlugin *plugin) {
+  // Both, even if the first fails: the plugin then still offers what does register.
+  const gboolean element = GST_ELEMENT_REGISTER(wasapiprocsrc, plugin);
+  const gboolean provider = GST_DEVICE_PROVIDER_REGISTER(wasapiprocdeviceprovider, plugin);
+  return element && provider;
 }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 #include "process_util.h"
 
 #include <tlhelp32.h>
@@ -6,6 +7,7 @@
 
 #include <limits>
 
+#include "core/process_match.h"
 #include "hresult.h"
 #include "win_string.h"
 
@@ -122,44 +124,13 @@ bool process_name_matches(const std::wstring &exe, const std::wstring &wanted) {
 }
 
 uint32_t pick_root_process(const std::vector<ProcessEntry> &processes, const std::wstring &wanted) {
-  std::vector<const ProcessEntry *> matches;
+  std::vector<ProcessNode> matches;
   for (const ProcessEntry &p : processes) {
     if (p.pid != 0 && process_name_matches(p.exe, wanted)) {
-      matches.push_back(&p);
+      matches.push_back({p.pid, p.parent_pid, p.creation_time});
     }
   }
-  auto is_child_of_a_match = [&matches](const ProcessEntry &p) {
-    for (const ProcessEntry *q : matches) {
-      if (q->pid == p.parent_pid && q->pid != p.pid) {
-        // A parent cannot be younger than its child: then the pid was reused.
-        const bool plausible =
-            q->creation_time == 0 || p.creation_time == 0 || q->creation_time <= p.creation_time;
-        if (plausible) {
-          return true;
-        }
-      }
-    }
-    return false;
-  };
-  std::vector<const ProcessEntry *> roots;
-  for (const ProcessEntry *p : matches) {
-    if (!is_child_of_a_match(*p)) {
-      roots.push_back(p);
-    }
-  }
-  if (roots.empty()) {
-    roots = matches;  // only with unknown creation times in a (reused-pid) loop
-  }
-  const ProcessEntry *best = nullptr;
-  auto key = [](const ProcessEntry *p) {
-    return p->creation_time != 0 ? p->creation_time : std::numeric_limits<uint64_t>::max();
-  };
-  for (const ProcessEntry *p : roots) {
-    if (best == nullptr || key(p) < key(best) || (key(p) == key(best) && p->pid < best->pid)) {
-      best = p;
-    }
-  }
-  return best != nullptr ? best->pid : 0;
+  return procaudio::pick_root_process(matches);
 }
 
 uint32_t ancestor_named(const std::vector<ProcessEntry> &processes, uint32_t pid,

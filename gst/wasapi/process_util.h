@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The target process on Windows: the OS version check, opening and holding the process,
 // and resolving an executable name to a pid (Toolhelp32). No audio, no GStreamer.
 #pragma once
@@ -52,9 +53,8 @@ struct ProcessEntry {
 // "Chrome" and "chrome.EXE" both match "chrome.exe".
 bool process_name_matches(const std::wstring &exe, const std::wstring &wanted);
 
-// Of the processes named `wanted`, the root of their tree: the one whose parent is not one
-// of them (a parent created after its "child" is a reused pid, not a parent); of several
-// roots, the oldest (unknown creation times last, then the lowest pid). 0 if none matches.
+// Of the processes named `wanted`, the root of their tree (core's pick_root_process(), by
+// creation time). 0 if none matches.
 uint32_t pick_root_process(const std::vector<ProcessEntry> &processes, const std::wstring &wanted);
 
 // The process that `pid` plays for under the name `wanted`: the oldest of `pid` and its

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 #include "session_managers.h"
 
 #include <mmdeviceapi.h>
@@ -114,7 +115,7 @@ SessionManagerSource::Manager EndpointSessionManagers::Impl::manager_of(IMMDevic
   const HRESULT hr = device->Activate(__uuidof(IAudioSessionManager2), CLSCTX_ALL, nullptr,
                                       reinterpret_cast<void **>(manager.GetAddressOf()));
   if (FAILED(hr)) {
-    PA_DEBUG(log, "an output device's session manager: %s", format_hresult(hr).c_str());
+    PROCAUDIO_DEBUG(log, "an output device's session manager: %s", format_hresult(hr).c_str());
     return {};
   }
   return manager;
@@ -135,7 +136,7 @@ void EndpointSessionManagers::Impl::run() {
         continue;
       }
       if (Manager manager = manager_of(device.Get())) {
-        PA_DEBUG(log, "an output device became active: watching its audio sessions");
+        PROCAUDIO_DEBUG(log, "an output device became active: watching its audio sessions");
         added(manager);
       }
     }
@@ -169,8 +170,8 @@ CaptureError EndpointSessionManagers::start(std::vector<Manager> &now, Added add
   s.notifications = adopt<IMMNotificationClient>(new EndpointNotifications(impl_));
   hr = s.enumerator->RegisterEndpointNotificationCallback(s.notifications.Get());
   if (FAILED(hr)) {
-    PA_DEBUG(s.log, "output devices added later will not be watched: %s",
-             format_hresult(hr).c_str());
+    PROCAUDIO_DEBUG(s.log, "output devices added later will not be watched: %s",
+                    format_hresult(hr).c_str());
     s.notifications.Reset();
   }
   ComPtr<IMMDeviceCollection> devices;
@@ -192,7 +193,7 @@ CaptureError EndpointSessionManagers::start(std::vector<Manager> &now, Added add
   }
   ResetEvent(s.stopping.get());
   s.worker = std::thread(&Impl::run, impl_.get());
-  PA_DEBUG(s.log, "%u active output device(s)", count);
+  PROCAUDIO_DEBUG(s.log, "%u active output device(s)", count);
   return {};
 }
 

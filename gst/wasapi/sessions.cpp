@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 #include "sessions.h"
 
 #include <windows.h>
@@ -156,7 +157,8 @@ std::wstring display_name_of(const Logger &log, IAudioSessionControl2 *control, 
   }
   if (FAILED(hr)) {
     // One line per session, at debug level: wine and the tests' fakes refuse it for each one.
-    PA_DEBUG(log, "session of pid %u: no display name (%s)", pid, format_hresult(hr).c_str());
+    PROCAUDIO_DEBUG(log, "session of pid %u: no display name (%s)", pid,
+                    format_hresult(hr).c_str());
   }
   return name;
 }
@@ -195,8 +197,8 @@ void SessionWatch::Impl::watch(IAudioSessionControl *control) {
       adopt<IAudioSessionEvents>(new SessionEvents(weak_from_this(), id));
   const HRESULT hr = control2->RegisterAudioSessionNotification(events.Get());
   if (FAILED(hr)) {
-    PA_DEBUG(log, "session of pid %lu: no state notifications (%s)",
-             static_cast<unsigned long>(pid), format_hresult(hr).c_str());
+    PROCAUDIO_DEBUG(log, "session of pid %lu: no state notifications (%s)",
+                    static_cast<unsigned long>(pid), format_hresult(hr).c_str());
     events.Reset();
   }
   // Read after registering: a change from here on is queued behind this report, so the last
@@ -317,8 +319,8 @@ CaptureError SessionWatch::start(Callback callback) {
         Impl *raw = impl.get();
         raw->worker.post([raw, m] {
           if (CaptureError e = raw->watch_manager(m)) {
-            PA_DEBUG(raw->log, "a new output device's sessions: %s (%s)", e.message.c_str(),
-                     e.detail.c_str());
+            PROCAUDIO_DEBUG(raw->log, "a new output device's sessions: %s (%s)", e.message.c_str(),
+                            e.detail.c_str());
           }
         });
       }
@@ -327,8 +329,8 @@ CaptureError SessionWatch::start(Callback callback) {
       error = s.watch_manager(now[i]);
     }
     if (!error) {
-      PA_DEBUG(s.log, "watching the audio sessions of %u output device(s)",
-               static_cast<unsigned>(now.size()));
+      PROCAUDIO_DEBUG(s.log, "watching the audio sessions of %u output device(s)",
+                      static_cast<unsigned>(now.size()));
     }
     return error;
   });

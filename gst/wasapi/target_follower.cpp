@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 #include "target_follower.h"
 
 #include <algorithm>
@@ -33,12 +34,11 @@ CaptureError TargetFollower::open(std::shared_ptr<AudioSessionSource> source,
   }
   if (CaptureError error = source->start([this](const SessionEvent &e) { on_session(e); })) {
     if (follows) {
-      PA_ERROR(log_, "%s (%s)", error.message.c_str(), error.detail.c_str());
       return error;
     }
     // Only the stream counts need the sessions without following: they stay 0.
-    PA_DEBUG(log_, "no audio-session watch, streams are not counted: %s (%s)",
-             error.message.c_str(), error.detail.c_str());
+    PROCAUDIO_DEBUG(log_, "no audio-session watch, streams are not counted: %s (%s)",
+                    error.message.c_str(), error.detail.c_str());
     return {};
   }
   source_ = std::move(source);
@@ -57,10 +57,10 @@ void TargetFollower::close() {
 }
 
 void TargetFollower::on_session(const SessionEvent &event) {
-  PA_LOG(log_, kLog, "audio session of pid %u: %s", event.pid,
-         event.state == SessionEvent::State::kActive     ? "active"
-         : event.state == SessionEvent::State::kInactive ? "inactive"
-                                                         : "expired");
+  PROCAUDIO_LOG(log_, kLog, "audio session of pid %u: %s", event.pid,
+                event.state == SessionEvent::State::kActive     ? "active"
+                : event.state == SessionEvent::State::kInactive ? "inactive"
+                                                                : "expired");
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (event.state == SessionEvent::State::kExpired) {
@@ -82,7 +82,7 @@ void TargetFollower::reset() {
   if (handed_over && follows_) {
     // Restarting that capture would watch a process that is gone and report its exit a second
     // time: it is let go of, and the next start() waits for the next process of the name.
-    PA_DEBUG(log_, "the target exited while the capture stopped: waiting for the next one");
+    PROCAUDIO_DEBUG(log_, "the target exited while the capture stopped: waiting for the next one");
     hooks_.detach();
   }
 }
@@ -107,8 +107,8 @@ void TargetFollower::stop() {
 }
 
 void TargetFollower::target_exited(CaptureSink &sink, uint32_t pid) {
-  PA_INFO(log_, "the target (pid %u) exited%s", pid,
-          follows_ ? ": waiting for the next process named like it" : ": end of capture");
+  PROCAUDIO_INFO(log_, "the target (pid %u) exited%s", pid,
+                 follows_ ? ": waiting for the next process named like it" : ": end of capture");
   sink.on_target_state({TargetState::Phase::kExited, pid, 0});
   {
     // Either way this thread stops calling the sink: its stream ended, or it is this
@@ -178,12 +178,13 @@ bool TargetFollower::try_attach(uint32_t &root, uint32_t &streams, CaptureError 
     if (CaptureError refused = hooks_.hold(found, snapshot_time)) {
       // That process is gone (or its pid was reused), or not this user's to capture: the
       // stream goes on waiting, and a later session (another process of the name) is tried.
-      PA_INFO(log_, "process '%s' (pid %u) plays but cannot be held, still waiting: %s (%s)",
-              name_.c_str(), found, refused.message.c_str(), refused.detail.c_str());
+      PROCAUDIO_INFO(log_, "process '%s' (pid %u) plays but cannot be held, still waiting: %s (%s)",
+                     name_.c_str(), found, refused.message.c_str(), refused.detail.c_str());
       continue;
     }
     const TargetState state{TargetState::Phase::kCapturing, found, streams_of(found)};
-    PA_INFO(log_, "process '%s' is playing again as pid %u: capturing it", name_.c_str(), found);
+    PROCAUDIO_INFO(log_, "process '%s' is playing again as pid %u: capturing it", name_.c_str(),
+                   found);
     if (CaptureError failed = hooks_.attach(found, state)) {
       error = failed;  // the audio service refused the capture: the stream ends with why
       return false;
@@ -206,7 +207,7 @@ void TargetFollower::run(CaptureSink *sink, uint32_t root, uint32_t streams, uin
     if (!waiting && recount) {
       recount = false;
       if (const uint32_t n = streams_of(root); n != streams) {
-        PA_DEBUG(log_, "the target (pid %u) has %u audio session(s) now", root, n);
+        PROCAUDIO_DEBUG(log_, "the target (pid %u) has %u audio session(s) now", root, n);
         streams = n;
         hooks_.report({TargetState::Phase::kCapturing, root, n});
       }
@@ -222,12 +223,18 @@ void TargetFollower::run(CaptureSink *sink, uint32_t root, uint32_t streams, uin
       }
     }
     HANDLE handles[2] = {stop_.get(), news_.get()};
-    const DWORD wait = WaitForMultipleObjects(2, handles, FALSE, waiting ? tick_ms : INFINITE);
+    // While waiting for a process, ticks at the sink's idle deadline (at most tick_ms apart).
+    const DWORD wait = WaitForMultipleObjects(
+        2, handles, FALSE,
+        waiting ? timeout_ms_until(sink->idle_deadline_ns(), monotonic_now_ns(), tick_ms)
+                : INFINITE);
     if (wait == WAIT_OBJECT_0 || wait == WAIT_FAILED) {
       return;
     }
     if (waiting) {
-      sink->on_idle(monotonic_now_ns());
+      if (const uint64_t now = monotonic_now_ns(); now >= sink->idle_deadline_ns()) {
+        sink->on_idle(now);
+      }
     }
     if (wait != WAIT_OBJECT_0 + 1) {
       continue;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 #include "wasapi_backend.h"
 
 #include <windows.h>
@@ -85,7 +86,7 @@ struct WasapiBackend::Impl {
     // needs a fresh one.
     if (old && (old->settings().format != settings.format ||
                 old->settings().buffer_ns != settings.buffer_ns || !old->usable())) {
-      PA_DEBUG(log, "a fresh audio client is needed");
+      PROCAUDIO_DEBUG(log, "a fresh audio client is needed");
       old.reset();
     }
     if (!old) {
@@ -102,7 +103,6 @@ struct WasapiBackend::Impl {
     }
     old->report_state(state);
     if (CaptureError error = old->start(*sink, process.valid() ? process.get() : nullptr)) {
-      PA_ERROR(log, "%s (%s)", error.message.c_str(), error.detail.c_str());
       return error;
     }
     std::lock_guard<std::mutex> lock(mutex);
@@ -179,10 +179,6 @@ WasapiBackend::~WasapiBackend() {
   close();
 }
 
-FormatCaps WasapiBackend::formats() const {
-  return supported_formats();
-}
-
 AudioFormat WasapiBackend::preferred_format() const {
   return impl_->preferred;
 }
@@ -198,13 +194,12 @@ CaptureError WasapiBackend::open(const TargetSpec &target) {
   const bool have_version =
       s.options.query_version ? s.options.query_version(version) : query_windows_version(version);
   if (have_version) {
-    PA_DEBUG(s.log, "Windows %u.%u.%u", version.major, version.minor, version.build);
+    PROCAUDIO_DEBUG(s.log, "Windows %u.%u.%u", version.major, version.minor, version.build);
     if (CaptureError error = check_process_loopback_supported(version)) {
-      PA_ERROR(s.log, "%s (%s)", error.message.c_str(), error.detail.c_str());
       return error;
     }
   } else {
-    PA_WARNING(s.log, "could not read the Windows version; trying process loopback anyway");
+    PROCAUDIO_WARNING(s.log, "could not read the Windows version; trying process loopback anyway");
   }
 
   s.spec = target;
@@ -213,17 +208,16 @@ CaptureError WasapiBackend::open(const TargetSpec &target) {
     // Opened as it is looked up: the handle is the process the lookup named.
     const CaptureError error = find_process_by_name(target.process_name, pid, s.process);
     if (error && !(error.kind == ErrorKind::kNotFound && target.follows())) {
-      PA_ERROR(s.log, "%s (%s)", error.message.c_str(), error.detail.c_str());
       return error;
     }
     if (error) {
-      PA_INFO(s.log, "process '%s' is not running: waiting for it", target.process_name.c_str());
+      PROCAUDIO_INFO(s.log, "process '%s' is not running: waiting for it",
+                     target.process_name.c_str());
     } else {
-      PA_INFO(s.log, "process '%s' is pid %u", target.process_name.c_str(), pid);
+      PROCAUDIO_INFO(s.log, "process '%s' is pid %u", target.process_name.c_str(), pid);
     }
   } else if (pid != 0) {
     if (CaptureError error = open_process(pid, s.process)) {
-      PA_ERROR(s.log, "%s (%s)", error.message.c_str(), error.detail.c_str());
       return error;
     }
   }
@@ -253,7 +247,7 @@ CaptureError WasapiBackend::open(const TargetSpec &target) {
   const HRESULT mta = CoIncrementMTAUsage(&s.mta_cookie);
   if (FAILED(mta)) {
     s.mta_cookie = nullptr;
-    PA_WARNING(s.log, "CoIncrementMTAUsage failed: %s", format_hresult(mta).c_str());
+    PROCAUDIO_WARNING(s.log, "CoIncrementMTAUsage failed: %s", format_hresult(mta).c_str());
   }
 
   if (s.loopback.pid != 0) {
@@ -269,13 +263,13 @@ CaptureError WasapiBackend::open(const TargetSpec &target) {
           ? s.options.query_mix_rate(mix_rate)
           : run_on_mta_thread([&mix_rate] { return default_render_mix_rate(mix_rate); });
   if (mix_error) {
-    PA_DEBUG(s.log, "default render mix rate unknown (%s: %s)", mix_error.message.c_str(),
-             mix_error.detail.c_str());
+    PROCAUDIO_DEBUG(s.log, "default render mix rate unknown (%s: %s)", mix_error.message.c_str(),
+                    mix_error.detail.c_str());
     mix_rate = 0;
   }
   s.preferred = preferred_format_for(mix_rate);
-  PA_DEBUG(s.log, "default render endpoint mixes at %u Hz: %u Hz preferred", mix_rate,
-           s.preferred.rate);
+  PROCAUDIO_DEBUG(s.log, "default render endpoint mixes at %u Hz: %u Hz preferred", mix_rate,
+                  s.preferred.rate);
   s.opened = true;
   return {};
 }
@@ -299,7 +293,6 @@ CaptureError WasapiBackend::start(const CaptureConfig &config, CaptureSink &sink
   s.settings.buffer_ns = config.buffer_ns;
   s.settings.loopback = s.activator->loopback();
   s.settings.wake_interval_ms = s.options.wake_interval_ms;
-  s.settings.idle_after_ns = kIdleMarginNs;
   s.settings.exit_drain_ns = s.options.exit_drain_ns;
   s.settings.startup_timeout_ms = s.options.startup_timeout_ms;
   s.settings.on_target_exit = [&s](CaptureSink &sink) {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The WASAPI process-loopback capture backend (Windows 10 2004+). No GStreamer, and no
 // Windows header here (the element includes this).
 //
@@ -70,7 +71,6 @@ class WasapiBackend final : public CaptureBackend {
   WasapiBackend(const WasapiBackend &) = delete;
   WasapiBackend &operator=(const WasapiBackend &) = delete;
 
-  FormatCaps formats() const override;
   AudioFormat preferred_format() const override;
   CaptureError open(const TargetSpec &target) override;
   CaptureError start(const CaptureConfig &config, CaptureSink &sink) override;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 #include "wasapi_capture.h"
 
 #include <avrt.h>
@@ -161,7 +162,7 @@ void WasapiCapture::stop() {
   if (thread_.joinable()) {
     SetEvent(stop_event_.get());
     thread_.join();
-    PA_DEBUG(log_, "capture thread stopped");
+    PROCAUDIO_DEBUG(log_, "capture thread stopped");
   }
 }
 
@@ -191,8 +192,9 @@ CaptureError WasapiCapture::initialize() {
                              reinterpret_cast<const WAVEFORMATEX *>(&wf), nullptr);
     if (SUCCEEDED(hr)) {
       accepted_variant_ = variant.name;
-      PA_INFO(log_, "audio client initialized: %s, buffer %lld00 ns, flags %s",
-              describe_format(format).c_str(), static_cast<long long>(duration), variant.name);
+      PROCAUDIO_INFO(log_, "audio client initialized: %s, buffer %lld00 ns, flags %s",
+                     describe_format(format).c_str(), static_cast<long long>(duration),
+                     variant.name);
       break;
     }
     const std::string call = std::string("IAudioClient::Initialize(SHARED, ") + variant.name + ")";
@@ -200,7 +202,7 @@ CaptureError WasapiCapture::initialize() {
     if (!initialize_refused(hr)) {
       break;
     }
-    PA_DEBUG(log_, "%s refused: %s", call.c_str(), format_hresult(hr).c_str());
+    PROCAUDIO_DEBUG(log_, "%s refused: %s", call.c_str(), format_hresult(hr).c_str());
   }
   if (FAILED(hr)) {
     if (initialize_refused(hr)) {
@@ -240,8 +242,8 @@ CaptureError WasapiCapture::prepare() {
     // option (after it no data or events ever come).
     const uint64_t stale = drain();
     if (stale > 0) {
-      PA_DEBUG(log_, "dropped %llu stale frames from before the pause",
-               static_cast<unsigned long long>(stale));
+      PROCAUDIO_DEBUG(log_, "dropped %llu stale frames from before the pause",
+                      static_cast<unsigned long long>(stale));
     }
   }
   const HRESULT hr = client_->Start();
@@ -292,15 +294,16 @@ CaptureError WasapiCapture::read_packets(CaptureSink &sink, uint32_t &packets) {
       packet.flags |= kPacketSilent;
     }
     if (flags & AUDCLNT_BUFFERFLAGS_DATA_DISCONTINUITY) {
-      PA_DEBUG(log_, "data discontinuity flag at %llu ns (a hint: the device times decide)",
-               static_cast<unsigned long long>(packet.device_time_ns));
+      PROCAUDIO_DEBUG(log_, "data discontinuity flag at %llu ns (a hint: the device times decide)",
+                      static_cast<unsigned long long>(packet.device_time_ns));
     }
     if ((flags & AUDCLNT_BUFFERFLAGS_TIMESTAMP_ERROR) || qpc_position == 0) {
       packet.flags |= kPacketTimestampError;
     }
-    PA_TRACE(log_, "packet: %u frames, flags 0x%lx, qpc %llu, device position %llu", frames,
-             static_cast<unsigned long>(flags), static_cast<unsigned long long>(qpc_position),
-             static_cast<unsigned long long>(device_position));
+    PROCAUDIO_TRACE(log_, "packet: %u frames, flags 0x%lx, qpc %llu, device position %llu", frames,
+                    static_cast<unsigned long>(flags),
+                    static_cast<unsigned long long>(qpc_position),
+                    static_cast<unsigned long long>(device_position));
     if (frames > 0) {
       sink.on_packet(packet);
       ++packets;
@@ -356,28 +359,30 @@ void WasapiCapture::run(CaptureSink *sink_ptr, HANDLE target_process) {
   if (mmcss == nullptr) {
     // Not fatal (the stub under wine, a disabled MMCSS service): the thread runs at normal
     // priority, with a higher risk of glitches under load.
-    PA_WARNING(log_, "MMCSS registration (\"Pro Audio\") failed: %s",
-               format_win32_error(GetLastError()).c_str());
+    PROCAUDIO_WARNING(log_, "MMCSS registration (\"Pro Audio\") failed: %s",
+                      format_win32_error(GetLastError()).c_str());
   }
 
   const CaptureError error = prepare();
   report_started(error);
   if (!error) {
-    PA_DEBUG(log_, "capture thread running%s",
-             target_process != nullptr ? ", watching the target process" : "");
+    PROCAUDIO_DEBUG(log_, "capture thread running%s",
+                    target_process != nullptr ? ", watching the target process" : "");
     deliver_states(sink);  // what was reported before the thread ran
     // The target's handle last: it is dropped from the wait once it signalled.
     HANDLE handles[4] = {stop_event_.get(), audio_event_.get(), state_event_.get(), target_process};
     DWORD count = target_process != nullptr ? 4 : 3;
-    uint64_t last_packet_ns = monotonic_now_ns();
     // Set once the target exited: packets still in flight are read until then.
     uint64_t end_at_ns = 0;
     for (;;) {
-      DWORD timeout_ms = settings_.wake_interval_ms;
+      // Woken by the audio event, or at the sink's idle deadline at the latest (a target
+      // that plays nothing sends no packets at all), or at the end of the exit drain.
+      const uint64_t before = monotonic_now_ns();
+      DWORD timeout_ms =
+          timeout_ms_until(sink.idle_deadline_ns(), before, settings_.wake_interval_ms);
       if (end_at_ns != 0) {
-        const uint64_t now = monotonic_now_ns();
-        const uint64_t left_ms = now < end_at_ns ? (end_at_ns - now + 999'999) / 1'000'000 : 0;
-        timeout_ms = static_cast<DWORD>(std::min<uint64_t>(timeout_ms, left_ms));
+        timeout_ms = std::min<DWORD>(
+            timeout_ms, timeout_ms_until(end_at_ns, before, settings_.wake_interval_ms));
       }
       const DWORD wait = WaitForMultipleObjects(count, handles, FALSE, timeout_ms);
       if (wait == WAIT_OBJECT_0) {
@@ -402,7 +407,6 @@ void WasapiCapture::run(CaptureSink *sink_ptr, HANDLE target_process) {
       // coalesced with an earlier one does not wait for the next.
       uint32_t packets = 0;
       if (CaptureError read_error = read_packets(sink, packets)) {
-        PA_ERROR(log_, "%s (%s)", read_error.message.c_str(), read_error.detail.c_str());
         failed_ = true;
         sink.on_error(read_error);
         break;
@@ -410,19 +414,17 @@ void WasapiCapture::run(CaptureSink *sink_ptr, HANDLE target_process) {
       (on_event ? packets_on_event_ : packets_without_event_)
           .fetch_add(packets, std::memory_order_relaxed);
       const uint64_t now = monotonic_now_ns();  // after the last packet's arrival time
-      if (packets > 0) {
-        last_packet_ns = now;
-      }
       if (wait == WAIT_OBJECT_0 + 3) {
         // The process is gone, but the audio engine still holds what it played last: read
         // on for the drain time, no longer waiting on the (signalled) handle.
-        PA_INFO(log_, "the target process exited: reading what is still in flight for %llu ms",
-                static_cast<unsigned long long>(settings_.exit_drain_ns / 1'000'000));
+        PROCAUDIO_INFO(log_,
+                       "the target process exited: reading what is still in flight for %llu ms",
+                       static_cast<unsigned long long>(settings_.exit_drain_ns / 1'000'000));
         end_at_ns = now + settings_.exit_drain_ns;
         count = 3;
       }
       if (end_at_ns != 0 && now >= end_at_ns) {
-        PA_INFO(log_, "end of capture after the target's exit");
+        PROCAUDIO_INFO(log_, "end of capture after the target's exit");
         deliver_states(sink);
         if (settings_.on_target_exit) {
           settings_.on_target_exit(sink);
@@ -431,13 +433,13 @@ void WasapiCapture::run(CaptureSink *sink_ptr, HANDLE target_process) {
         }
         break;
       }
-      if (now - last_packet_ns >= settings_.idle_after_ns) {
-        sink.on_idle(now);
+      if (packets == 0 && now >= sink.idle_deadline_ns()) {
+        sink.on_idle(now);  // a tick: the sink decides whether silence is due
       }
     }
     const HRESULT hr = client_->Stop();
     if (FAILED(hr)) {
-      PA_WARNING(log_, "IAudioClient::Stop failed: %s", format_hresult(hr).c_str());
+      PROCAUDIO_WARNING(log_, "IAudioClient::Stop failed: %s", format_hresult(hr).c_str());
     }
   }
 

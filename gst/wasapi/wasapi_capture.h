@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The WASAPI capture thread of one audio client. No GStreamer.
 //
 // start() spawns a thread that joins the MTA, registers with MMCSS ("Pro Audio"), and on the
@@ -22,7 +23,8 @@
 //                         after idle stretches; the device times decide, in the timeline
 //   TIMESTAMP_ERROR    -> kPacketTimestampError (the timeline estimates the time)
 //   device time        =  u64QPCPosition x 100 ns (u64DevicePosition may not advance here)
-// Nothing for `idle_after_ns` -> sink.on_idle(now). The target's process handle signalled ->
+// A wake without packets -> sink.on_idle(now), a tick; the wait ends at the sink's
+// idle_deadline_ns() at the latest. The target's process handle signalled ->
 // packets still in flight are read for `exit_drain_ns`, then sink.on_target_exit() (or the
 // settings' on_target_exit). Target states queued with report_state() are delivered from
 // this thread too.
@@ -63,10 +65,8 @@ struct CaptureStreamSettings {
   // A loopback client (process loopback: AUDCLNT_STREAMFLAGS_LOOPBACK); false for the client
   // of a capture endpoint, which the tests use to run this loop against a real WASAPI.
   bool loopback = true;
-  // Longest single wait: how often an idle stream is checked.
+  // Longest single wait (the sink's idle deadline may end it sooner).
   uint32_t wake_interval_ms = 10;
-  // No packet for this long: the sink is told the stream is idle (on_idle).
-  uint64_t idle_after_ns = 30'000'000;
   // After the target process exited: how long packets still in flight are read.
   uint64_t exit_drain_ns = 30'000'000;
   // Longest start() waits for the thread to initialize and start the client.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // What the WasapiBackend tests share: QPC "now", configs, scripted packets, and a fixture with
 // a backend whose activator hands out COM fakes of the process-loopback client and whose
 // audio sessions are scripted.
@@ -7,6 +8,7 @@
 #include <vector>
 
 #include "com_fakes.h"
+#include "core/capture_engine.h"
 #include "core/monotonic_clock.h"
 #include "fake_sessions.h"
 #include "test_support.h"
@@ -29,7 +31,6 @@ inline uint64_t qpc_now() {
 inline CaptureConfig config_of(SampleFormat sf, uint32_t rate, uint32_t channels) {
   CaptureConfig config;
   config.format = {sf, rate, channels};
-  config.latency_ns = 10'000'000;
   config.buffer_ns = 200'000'000;
   return config;
 }
@@ -77,7 +78,7 @@ class BackendTest : public ::testing::Test {
   }
 
   // open() without a target, start() in F32LE 48 kHz stereo; the fake stream.
-  std::shared_ptr<FakeStream> start_default(RecordingSink &sink,
+  std::shared_ptr<FakeStream> start_default(CaptureSink &sink,
                                             TargetSpec target = everything_but_us()) {
     const CaptureError open_error = backend_->open(target);
     EXPECT_FALSE(open_error) << open_error.message << " / " << open_error.detail;
@@ -95,7 +96,19 @@ class BackendTest : public ::testing::Test {
     return *sinks_.back();
   }
 
-  std::vector<std::unique_ptr<RecordingSink>> sinks_;  // first: destroyed after the backend
+  // The real engine as the sink, set up as the element sets it up for this backend.
+  CaptureEngine &new_engine() {
+    engines_.push_back(std::make_unique<CaptureEngine>());
+    EngineSettings settings;
+    settings.format = {SampleFormat::kF32LE, 48000, 2};
+    settings.idle_margin_ns = WasapiBackend::kIdleMarginNs;
+    settings.packet_period_ns = WasapiBackend::kDevicePeriodNs;
+    engines_.back()->configure(settings);
+    return *engines_.back();
+  }
+
+  std::vector<std::unique_ptr<CaptureEngine>> engines_;  // first: destroyed after the backend
+  std::vector<std::unique_ptr<RecordingSink>> sinks_;    // first: destroyed after the backend
   WindowsVersion version_{10, 0, 19045};
   uint32_t mix_rate_ = 48000;
   CaptureError mix_rate_error_;

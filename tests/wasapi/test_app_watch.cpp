@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // AppWatch, the applications wasapiprocdeviceprovider lists, against COM fakes of the session
 // managers (SessionWatch's real glue in between) and real child processes, whose process tree
 // the grouping reads: two processes are two applications with their names and state; a
@@ -77,9 +78,9 @@ std::shared_ptr<FakeSessionManagers> managers_of(const ComPtr<FakeSessionManager
 uint32_t child_of(const ChildProcess &parent, const ChildCopy &exe) {
   for (int attempt = 0; attempt < 200; ++attempt) {
     std::vector<ProcessEntry> processes;
-    if (list_processes(processes)) {
-      return 0;
-    }
+    // A snapshot taken while the child is being made can fail under wine (seen once): it
+    // lists nothing, and the next attempt takes another.
+    list_processes(processes);
     for (const ProcessEntry &p : processes) {
       if (p.parent_pid == parent.pid() && p.pid != parent.pid() &&
           process_name_matches(p.exe, to_utf16(exe.stem()))) {

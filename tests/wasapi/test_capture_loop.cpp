@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The WASAPI capture loop (WasapiCapture, driven through WasapiBackend) against COM fakes of
 // the process-loopback client (wine has no process loopback): Initialize's parameters and its
 // two variants, QPC device times, packet flags, bursts, idle stretches, device loss, the
@@ -266,10 +267,11 @@ TEST_F(BackendTest, PacketFlags) {
 }
 
 TEST_F(BackendTest, BurstIsReadUntilGetBufferSaysEmpty) {
-  // 50 packets behind one event and no timeout wakes: all are read on that one wake, or
-  // the sink never sees them all.
+  // 50 packets behind one event and no timeout wakes (nor idle ticks): all are read on that
+  // one wake, or the sink never sees them all.
   make_backend(60000);
   RecordingSink &sink = new_sink(8);
+  sink.set_quiet_ns(UINT64_MAX);
   auto stream = start_default(sink);
   ASSERT_TRUE(stream);
   const uint64_t base = qpc_now();
@@ -297,14 +299,15 @@ TEST_F(BackendTest, LongIdleStretchesCallOnIdle) {
   const uint64_t t0 = monotonic_now_ns();
   auto stream = start_default(sink);
   ASSERT_TRUE(stream);
-  // No packets at all: the thread wakes on its own and reports idle, repeatedly.
+  // No packets at all: the thread wakes on its own at the sink's idle deadline (the margin
+  // after the last packet or tick) and ticks, repeatedly.
   ASSERT_TRUE(sink.wait_for(Kind::kIdle, 5));
   auto idle = sink.calls_of(Kind::kIdle);
   EXPECT_GE(idle[0].idle_now_ns, t0 + WasapiBackend::kIdleMarginNs);
   for (size_t i = 1; i < idle.size(); ++i) {
     EXPECT_GT(idle[i].idle_now_ns, idle[i - 1].idle_now_ns);
   }
-  // A packet: idle reports stop until the margin has passed again, then resume.
+  // A packet moves the sink's deadline: no tick until the margin has passed again.
   sink.clear();
   stream->push(packet(480, qpc_now()));
   ASSERT_TRUE(sink.wait_for_packets(1));
@@ -381,11 +384,13 @@ TEST_F(BackendTest, PacketsLeftAtExitAreDeliveredBeforeTheExit) {
   ChildProcess child;
   std::string why;
   ASSERT_TRUE(child.start(30000, why)) << why;
-  // No timeout wakes: only the process handle can wake the thread to read them.
+  // No timeout wakes (the sink wants no idle ticks either): only the process handle can wake
+  // the thread to read them.
   make_backend(60000);
   TargetSpec target;
   target.pid = child.pid();
   RecordingSink &sink = new_sink(8);
+  sink.set_quiet_ns(UINT64_MAX);
   auto stream = start_default(sink, target);
   ASSERT_TRUE(stream);
   // Queued without an event: only the process handle wakes the thread.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Process utilities against real processes (this test, a child it starts) and the name
 // rules against synthetic process lists.
 #include <gtest/gtest.h>
@@ -89,6 +90,8 @@ TEST(ProcessName, MatchRules) {
   EXPECT_FALSE(process_name_matches(L"chrome.exe", L".exe"));
 }
 
+// Which of the matches is the root: tests/unit/test_process_match.cpp. Here: that the names
+// select the matches.
 TEST(ProcessName, PicksTheRootOfTheTree) {
   // explorer(100) -> chrome(200) -> chrome(300), chrome(400) -> chrome(500);
   // a second, newer chrome(600) started from cmd(700).
@@ -101,24 +104,6 @@ TEST(ProcessName, PicksTheRootOfTheTree) {
   EXPECT_EQ(pick_root_process(ps, L"chrome"), 200u);
   EXPECT_EQ(pick_root_process(ps, L"FIREFOX.EXE"), 800u);
   EXPECT_EQ(pick_root_process(ps, L"edge"), 0u);
-}
-
-TEST(ProcessName, ReusedParentPidIsNotAParent) {
-  // 900's recorded parent pid 910 now belongs to a younger process of the same name: 900 is
-  // the oldest root, 910 the child of nothing named like it.
-  const std::vector<ProcessEntry> ps = {
-      {900, 910, L"app.exe", 5000},
-      {910, 4, L"app.exe", 9000},
-  };
-  EXPECT_EQ(pick_root_process(ps, L"app"), 900u);
-}
-
-TEST(ProcessName, UnknownCreationTimesFallBackToLowestPid) {
-  const std::vector<ProcessEntry> ps = {
-      {48, 4, L"svc.exe", 0},
-      {44, 4, L"svc.exe", 0},
-  };
-  EXPECT_EQ(pick_root_process(ps, L"svc"), 44u);
 }
 
 TEST(ProcessName, FindsThisTestByName) {

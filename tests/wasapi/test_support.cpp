@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 #include "test_support.h"
 
 #include <algorithm>
@@ -75,6 +76,7 @@ void RecordingSink::record(Call call) {
 }
 
 void RecordingSink::on_packet(const Packet &packet) {
+  last_activity_ns_.store(packet.arrival_time_ns);
   Call call{Kind::kPacket, packet, {}, 0, {}, 0, {}};
   if (packet.data != nullptr && !(packet.flags & kPacketSilent)) {
     const uint8_t *bytes = static_cast<const uint8_t *>(packet.data);
@@ -84,7 +86,18 @@ void RecordingSink::on_packet(const Packet &packet) {
   record(std::move(call));
 }
 
+RecordingSink::RecordingSink(uint32_t bytes_per_frame, uint64_t quiet_ns)
+    : bytes_per_frame_(bytes_per_frame),
+      quiet_ns_(quiet_ns),
+      last_activity_ns_(monotonic_now_ns()) {}
+
+uint64_t RecordingSink::idle_deadline_ns() const {
+  const uint64_t quiet = quiet_ns_.load();
+  return quiet == UINT64_MAX ? UINT64_MAX : last_activity_ns_.load() + quiet;
+}
+
 void RecordingSink::on_idle(uint64_t now_ns) {
+  last_activity_ns_.store(now_ns);
   Call call{Kind::kIdle, {}, {}, now_ns, {}, 0, {}};
   record(std::move(call));
 }

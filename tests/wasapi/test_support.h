@@ -1,9 +1,11 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // What the WASAPI tests share: a CaptureSink that records and can be waited on (bounded),
 // a real child process with a bounded lifetime, wine detection.
 #pragma once
 
 #include <windows.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -15,6 +17,7 @@
 #include "core/capture_backend.h"
 #include "core/monotonic_clock.h"
 #include "wasapi/unique_handle.h"
+#include "wasapi/wasapi_backend.h"
 
 namespace procaudio {
 namespace wasapi {
@@ -55,13 +58,17 @@ class RecordingSink final : public CaptureSink {
     TargetState state;           // kTargetState
   };
 
-  explicit RecordingSink(uint32_t bytes_per_frame) : bytes_per_frame_(bytes_per_frame) {}
+  // Wants a tick `quiet_ns` after the last packet or tick (UINT64_MAX: never), as an engine
+  // with that idle margin would.
+  explicit RecordingSink(uint32_t bytes_per_frame, uint64_t quiet_ns = kWasapiIdleMarginNs);
 
   void on_packet(const Packet &packet) override;
   void on_idle(uint64_t now_ns) override;
   void on_target_exit() override;
   void on_error(const CaptureError &error) override;
   void on_target_state(const TargetState &state) override;
+  uint64_t idle_deadline_ns() const override;
+  void set_quiet_ns(uint64_t quiet_ns) { quiet_ns_.store(quiet_ns); }
 
   // Waits (bounded) until `done(calls)` holds; false on timeout.
   bool wait_until(const std::function<bool(const std::vector<Call> &)> &done,
@@ -80,6 +87,8 @@ class RecordingSink final : public CaptureSink {
   void record(Call call);
 
   uint32_t bytes_per_frame_;
+  std::atomic<uint64_t> quiet_ns_;
+  std::atomic<uint64_t> last_activity_ns_;
   std::mutex mutex_;
   std::condition_variable cond_;
   std::vector<Call> calls_;
