@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Cross-build procaudio for Windows x86_64 (mingw-w64, posix threads) and run
 # it under wine, against a GStreamer 1.22 prefix cross-built from Debian 12
 # *source* packages and cached.
 #
 # Usage: scripts/cross-windows.sh [prefix|build|test|env|all]   (default: all)
 #
-#   prefix  install build deps (apt), fetch Debian sources, build the prefix
+#   prefix  install build deps (scripts/setup.sh windows), fetch Debian sources, build the prefix
 #           unless the cache is valid; prints the prefix path on stdout.
 #   build   (ensures prefix) meson setup + compile this project into
 #           $PROCAUDIO_WIN_BUILD_DIR (default <repo>/build-win64) with
@@ -47,18 +48,6 @@ CXX_HOST=$HOST-g++-posix
 # Debian 12 source packages that make up the prefix, in build order.
 SRC_PKGS=(zlib libffi pcre2 gettext glib2.0 gstreamer1.0 gst-plugins-base1.0 gst-plugins-good1.0)
 
-# Debian binary packages needed on the build machine.
-APT_PKGS=(
-  gcc-mingw-w64-x86-64-posix g++-mingw-w64-x86-64-posix binutils-mingw-w64-x86-64
-  mingw-w64-x86-64-dev
-  wine wine64
-  meson ninja-build pkg-config dpkg-dev make patch xz-utils bzip2
-  bison flex python3 gettext libglib2.0-dev-bin
-  # (wasapi helper) GoogleTest sources for the Windows tests: see ensure_gtest_subproject
-  googletest
-  # the private PipeWire + PulseAudio session and the Linux-side player of the wine suites
-  pipewire pipewire-bin wireplumber pipewire-pulse pulseaudio-utils
-)
 
 # ---------------------------------------------------------------- helpers ---
 log() { printf '[cross-windows] %s\n' "$*" >&2; }
@@ -80,105 +69,12 @@ run_logged() {
 # Windows (wine) spelling of an absolute unix path: /a/b -> Z:/a/b
 winpath() { printf 'Z:%s' "$1"; }
 
-as_root() {
-  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
-}
 
 # ------------------------------------------------------------------- deps ---
-# One apt-get update at most, and only if something is missing: a binary
-# package, or the deb-src index (added from the machine's own mirrors).
+# The toolchain, wine and Debian's source index: scripts/setup.sh windows, the one script
+# that changes this machine.
 ensure_deps() {
-  local missing=() p src_missing=0
-  for p in "${APT_PKGS[@]}"; do
-    case "$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null)" in
-      ii*) ;; *) missing+=("$p") ;;
-    esac
-  done
-  if ! have_src_index; then
-    ensure_deb_src_configured
-    src_missing=1
-  fi
-  if [ "$src_missing" = 1 ] || [ ${#missing[@]} -gt 0 ]; then
-    log "apt-get update"
-    as_root apt-get update -qq >&2 || die "apt-get update failed"
-  fi
-  if [ ${#missing[@]} -gt 0 ]; then
-    log "apt-get install ${missing[*]}"
-    local alog=${TMPDIR:-/tmp}/procaudio-cross-apt.log
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-      "${missing[@]}" >"$alog" 2>&1 \
-      || { tail -n 30 "$alog" >&2; die "apt-get install failed (log: $alog)"; }
-  fi
-  if [ "$src_missing" = 1 ]; then
-    have_src_index || die "apt-cache showsrc glib2.0 finds nothing: no usable deb-src entry"
-  fi
-}
-
-# True when apt knows Debian source packages (deb-src configured + indexed).
-# (grep -c, not grep -q: -q would SIGPIPE apt-cache under pipefail)
-have_src_index() { apt-cache showsrc glib2.0 2>/dev/null | grep -c '^Version:' >/dev/null; }
-
-# apt source files of this machine.
-apt_source_files() {
-  local f
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-    [ -f "$f" ] && printf '%s\n' "$f"
-  done
-  return 0
-}
-
-# Print deb-src equivalents of the bookworm* "deb" entries in the given files:
-#   derive_deb_src list FILES...     one-line format
-#   derive_deb_src sources FILES...  deb822 format
-# Mirror hosts are taken from those entries, never hard-coded.
-derive_deb_src() {
-  local fmt=$1 f; shift
-  for f in "$@"; do
-    case "$fmt:$f" in
-      list:*.sources|sources:*.list) continue ;;
-    esac
-    if [ "$fmt" = list ]; then
-      awk '$1=="deb" { n=2; if ($2 ~ /^\[/) { while (n<=NF && $n !~ /\]$/) n++; n++ }
-                       if ($(n+1) ~ /^bookworm/) { $1="deb-src"; print } }' "$f"
-    else
-      awk 'BEGIN { RS=""; ORS="\n\n" }
-           { n = split($0, L, "\n"); out = ""; deb = 0; bw = 0; off = 0
-             for (i = 1; i <= n; i++) {
-               if (L[i] ~ /^[ \t]*#/) continue
-               if (L[i] ~ /^Types:/) { if ((" " substr(L[i], 7) " ") ~ /[ \t]deb[ \t]/) deb = 1
-                                       L[i] = "Types: deb-src" }
-               if (L[i] ~ /^Suites:/ && L[i] ~ /[ \t]bookworm/) bw = 1
-               if (L[i] ~ /^Enabled:[ \t]*[Nn]o/) off = 1
-               out = out (out == "" ? "" : "\n") L[i]
-             }
-             if (deb && bw && !off) print out }' "$f"
-    fi
-  done | if [ "$fmt" = list ]; then awk '!seen[$0]++'
-         else awk 'BEGIN { RS=""; ORS="\n\n" } !seen[$0]++'; fi
-}
-
-# Add a deb-src list only if none is configured at all.
-ensure_deb_src_configured() {
-  local files=()
-  mapfile -t files < <(apt_source_files)
-  [ ${#files[@]} -gt 0 ] || die "no apt sources configured"
-  if grep -qsE '^[[:space:]]*deb-src[[:space:]]|^[[:space:]]*Types:.*deb-src' "${files[@]}"; then
-    return 0   # configured, just not indexed yet: apt-get update will do
-  fi
-  local l s
-  l=$(derive_deb_src list "${files[@]}")
-  s=$(derive_deb_src sources "${files[@]}")
-  [ -n "$l$s" ] || die "no Debian bookworm apt entry found to derive a deb-src entry from"
-  if [ -n "$l" ]; then
-    log "no deb-src configured: writing /etc/apt/sources.list.d/procaudio-deb-src.list"
-    printf '# added by procaudio scripts/cross-windows.sh (Debian source packages)\n%s\n' "$l" \
-      | as_root tee /etc/apt/sources.list.d/procaudio-deb-src.list >/dev/null
-  fi
-  if [ -n "$s" ]; then
-    log "no deb-src configured: writing /etc/apt/sources.list.d/procaudio-deb-src.sources"
-    printf '# added by procaudio scripts/cross-windows.sh (Debian source packages)\n%s\n' "$s" \
-      | as_root tee /etc/apt/sources.list.d/procaudio-deb-src.sources >/dev/null
-  fi
+  "$REPO_ROOT/scripts/setup.sh" windows >&2 || die "scripts/setup.sh windows failed"
 }
 
 # ---------------------------------------------------------------- sources ---

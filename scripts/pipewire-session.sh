@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # A private, headless PipeWire + WirePlumber session (and optionally pipewire-pulse), for the
 # tests and the demo. It never touches a user's real session: the daemons run with private
 # XDG_RUNTIME_DIR / XDG_CONFIG_HOME / XDG_STATE_HOME / XDG_CACHE_HOME, no D-Bus, and `stop`
@@ -7,6 +8,8 @@
 #   scripts/pipewire-session.sh start [--pulse] [--dir DIR] [--timeout SECONDS]
 #       starts the daemons, waits until PipeWire answers and the sink exists, prints
 #       `unset ...` and `export ...` lines:  eval "$(scripts/pipewire-session.sh start)"
+#       and writes the same environment to DIR/session.env for programs, one variable a
+#       line: NAME=value (set it, the value as is, unquoted) or NAME alone (unset it)
 #   scripts/pipewire-session.sh env    [--dir DIR]   prints the same lines
 #   scripts/pipewire-session.sh status [--dir DIR]   says what runs; exit 0 if all of it runs
 #   scripts/pipewire-session.sh stop   [--dir DIR]   kills the recorded pids, removes DIR
@@ -93,6 +96,19 @@ print_env() {
   if [[ -f $piddir/pipewire-pulse.pid ]]; then
     echo "export PULSE_SERVER='unix:$runtime/pulse/native'"
   fi
+}
+
+# print_env's environment as DIR/session.env (see the usage above).
+write_env_file() {
+  {
+    printf '%s\n' PIPEWIRE_REMOTE PIPEWIRE_CORE PULSE_SERVER
+    printf 'PROCAUDIO_PW_DIR=%s\nXDG_RUNTIME_DIR=%s\nPIPEWIRE_RUNTIME_DIR=%s\n' "$dir" "$runtime" \
+      "$runtime"
+    if [[ -f $piddir/pipewire-pulse.pid ]]; then
+      printf 'PULSE_SERVER=unix:%s/pulse/native\n' "$runtime"
+    fi
+  } >"$dir/session.env.tmp"
+  mv "$dir/session.env.tmp" "$dir/session.env"
 }
 
 pid_running() {  # pid: exists and is not a zombie
@@ -292,6 +308,7 @@ LUA
     start_pulse
   fi
   trap - EXIT
+  write_env_file
   print_env
 }
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Capture: the audio of one application as numpy chunks, from the platform's element.
 
 The pipeline is `src ! audioconvert ! audioresample ! capsfilter ! appsink`. Chunks arrive
@@ -90,6 +91,20 @@ class _ChunkQueue:
             self._hole = False
         self.delivered += 1
         return chunk
+
+    def get_nowait(self):
+        """The next chunk, or None when none is queued (never blocks)."""
+        with self._cond:
+            return self._pop_locked() if self._items else None
+
+    def drain(self):
+        """Every queued chunk, oldest first (possibly none)."""
+        with self._cond:
+            return [self._pop_locked() for _ in range(len(self._items))]
+
+    def __len__(self):
+        with self._cond:
+            return len(self._items)
 
     def get(self):
         """The next chunk, blocking until there is one; None once closed and drained."""
@@ -446,7 +461,8 @@ class Capture:
     def stats(self):
         """The element's statistics (packets, frames-captured, frames-silent,
         frames-gap-filled, frames-dropped, frames-pushed, discontinuities, resyncs,
-        reattachments, chunks-pushed, latency-last, latency-max, arrival-last) plus the
+        reattachments, chunks-pushed, latency-last, latency-max, arrival-last,
+        packets-late, lateness-max, buffers-late) plus the
         package's:
         chunks-received (from the element, after conversion), chunks-delivered (to the
         iterator or stream), chunks-dropped (by the package for a slow consumer) and

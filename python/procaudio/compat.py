@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """The old capture library's API (PyWAC and its streaming redesign), kept for migration as thin
 wrappers over procaudio.Capture. New code should use Capture, record and list_processes.
 
@@ -6,12 +7,11 @@ from the calls that read audio after a failure) instead of being printed; silenc
 (flagged) rather than thrown away; dropped chunks are counted; timestamps are the device's
 (running time), not the wall clock at arrival."""
 import asyncio
-import collections
 import threading
 
 import numpy as np
 
-from .capture import Capture
+from .capture import Capture, _ChunkQueue
 from .processes import list_processes
 from .record import record
 
@@ -30,28 +30,31 @@ def list_audio_processes():
              "playing": p.playing} for p in list_processes()]
 
 
-class ProcessCapture:
-    """Old: `start(pid, include_tree)`, `get_buffer()` (a flat float32 array, interleaved
-    48 kHz stereo, of everything since the last call), `stop()`, `is_capturing`. Use
-    `Capture(pid=..., on_chunk=...)` or iterate a Capture."""
+class _PidCapture:
+    """What the old pid-based classes share: a Capture of `pid` (with its descendants, or
+    everything but them) whose chunks go to `_on_chunk`."""
 
     def __init__(self, **capture_options):
         self._options = _options(capture_options)
         self._cap = None
-        self._parts = []
-        self._lock = threading.Lock()
 
     def _on_chunk(self, chunk):
-        with self._lock:
-            self._parts.append(chunk.samples.reshape(-1))
+        raise NotImplementedError
+
+    def _start_options(self):
+        return {}
+
+    def _restart(self):
+        pass
 
     def start(self, pid, include_tree=True):
         """Starts capturing `pid` (and its descendants with include_tree, else everything
         but them); True. Raises CaptureError when it cannot start."""
         self.stop()
-        self._parts = []
+        self._restart()
         mode = "include-tree" if include_tree else "exclude-tree"
-        self._cap = Capture(pid=pid, mode=mode, on_chunk=self._on_chunk, **self._options)
+        self._cap = Capture(pid=pid, mode=mode, on_chunk=self._on_chunk,
+                            **self._start_options(), **self._options)
         self._cap.start()
         return True
 
@@ -63,88 +66,94 @@ class ProcessCapture:
     @property
     def is_capturing(self):
         return self._cap is not None and not self._cap.ended
+
+    def _raise_unseen_failure(self):
+        if self._cap is not None:
+            self._cap.wait(0)
+
+
+class ProcessCapture(_PidCapture):
+    """Old: `start(pid, include_tree)`, `get_buffer()` (a flat float32 array, interleaved
+    48 kHz stereo, of everything since the last call), `stop()`, `is_capturing`. Use
+    `Capture(pid=..., on_chunk=...)` or iterate a Capture."""
+
+    def __init__(self, **capture_options):
+        super().__init__(**capture_options)
+        self._parts = []
+        self._lock = threading.Lock()
+
+    def _restart(self):
+        self._parts = []
+
+    def _on_chunk(self, chunk):
+        with self._lock:
+            self._parts.append(chunk.samples.reshape(-1))
 
     def get_buffer(self):
         """Everything captured since the last call, flat (interleaved) float32. Raises the
         capture's error once, after the audio that came before it."""
         with self._lock:
             parts, self._parts = self._parts, []
-        if not parts and self._cap is not None:
-            self._cap.wait(0)  # raises a failure nobody has seen
+        if not parts:
+            self._raise_unseen_failure()
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
 
 
-class QueueBasedProcessCapture:
+class QueueBasedProcessCapture(_PidCapture):
     """Old: a queue of chunks (`data` (N, 2) float32, `silent`, `timestamp` in µs) popped
     without blocking, `get_metrics()`, `set_chunk_size()`. Use `Capture.stream()` or
     iterate a Capture (chunks have pts, gap, discont)."""
 
     def __init__(self, queue_size=1000, **capture_options):
-        self._options = _options(capture_options)
-        self._queue = collections.deque()
-        self._queue_size = queue_size
+        super().__init__(**capture_options)
+        self._queue = _ChunkQueue(queue_size)  # drops the oldest when full, and counts it
         self._lock = threading.Lock()
-        self._metrics = {"dropped_chunks": 0, "silent_frames": 0, "errors": 0,
-                         "total_chunks": 0}
+        self._metrics = {"silent_frames": 0, "errors": 0, "total_chunks": 0}
         self._chunk_ms = 10
-        self._cap = None
 
     def set_chunk_size(self, frames):
         """The chunk length in frames at 48 kHz; takes effect at the next start()."""
         self._chunk_ms = frames * 1000 / self._options["rate"]
 
+    def _start_options(self):
+        return {"chunk_ms": self._chunk_ms}
+
+    @staticmethod
+    def _silent(chunk):
+        return chunk.gap or not chunk.samples.any()
+
     def _on_chunk(self, chunk):
-        item = {"data": chunk.samples, "silent": chunk.gap or not chunk.samples.any(),
-                "timestamp": int(round(chunk.pts * 1e6))}
         with self._lock:
             self._metrics["total_chunks"] += 1
-            if item["silent"]:
+            if self._silent(chunk):
                 self._metrics["silent_frames"] += chunk.samples.shape[0]
-            if len(self._queue) >= self._queue_size:
-                self._queue.popleft()
-                self._metrics["dropped_chunks"] += 1
-            self._queue.append(item)
+        self._queue.put(chunk)
 
-    def start(self, pid, include_tree=True):
-        self.stop()
-        mode = "include-tree" if include_tree else "exclude-tree"
-        self._cap = Capture(pid=pid, mode=mode, chunk_ms=self._chunk_ms,
-                            on_chunk=self._on_chunk, **self._options)
-        self._cap.start()
-        return True
-
-    def stop(self):
-        if self._cap is not None:
-            cap, self._cap = self._cap, None
-            cap.stop()
-
-    @property
-    def is_capturing(self):
-        return self._cap is not None and not self._cap.ended
+    def _item(self, chunk):
+        return {"data": chunk.samples, "silent": self._silent(chunk),
+                "timestamp": int(round(chunk.pts * 1e6))}
 
     def pop_chunk(self):
         """The oldest chunk, or None when none is queued (never blocks)."""
-        with self._lock:
-            if self._queue:
-                return self._queue.popleft()
-        if self._cap is not None:
-            try:
-                self._cap.wait(0)
-            except Exception:
-                with self._lock:
-                    self._metrics["errors"] += 1
-                raise
+        chunk = self._queue.get_nowait()
+        if chunk is not None:
+            return self._item(chunk)
+        try:
+            self._raise_unseen_failure()
+        except Exception:
+            with self._lock:
+                self._metrics["errors"] += 1
+            raise
         return None
 
     def pop_chunks(self):
         """Every queued chunk, oldest first (possibly none)."""
-        with self._lock:
-            items, self._queue = list(self._queue), collections.deque()
-        return items
+        return [self._item(chunk) for chunk in self._queue.drain()]
 
     def get_metrics(self):
         with self._lock:
-            metrics = dict(self._metrics, queued=len(self._queue))
+            metrics = dict(self._metrics, dropped_chunks=self._queue.dropped,
+                           queued=len(self._queue))
         if self._cap is not None:
             metrics["element"] = self._cap.stats
         return metrics

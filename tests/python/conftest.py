@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Fixtures for the PyGObject end-to-end tests: a private headless PipeWire session, real
 processes playing tones, and helpers that run pipelines and analyse what they captured.
 
@@ -93,6 +94,17 @@ def players():
     yield start
     for p in started:
         p.stop()
+
+
+def assert_whole_chunks(chunks, frames):
+    """`chunks`: (length, GAP) of each buffer in order. Every one is `frames` long, but
+    where a hole cuts a run short: a busy machine can make the graph lose a cycle or stall,
+    and the element then fills that time with GAP right after the audio it has (which is left
+    short), in pieces of a chunk of which only the last, which audio follows, is shorter."""
+    for i, (cur, after) in enumerate(zip(chunks, chunks[1:])):
+        assert cur[0] == frames or cur[1] != after[1], (i, cur, after)
+    assert max(c[0] for c in chunks) <= frames
+    return sum(c[0] == frames for c in chunks)
 
 
 def run_capture(description, seconds):

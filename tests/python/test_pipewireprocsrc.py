@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """pipewireprocsrc end to end, through PyGObject: real processes play known tones into a
 private PipeWire session; the element captures one of them; the captured audio, buffers and
 bus messages are what a user would see."""
@@ -11,7 +12,7 @@ import wave
 
 import numpy as np
 
-from conftest import Gst, run_capture
+from conftest import Gst, assert_whole_chunks, run_capture
 from pw_session import TONE_PLAYER, Session, start_session, stop_session
 import wav_analysis
 from wav_analysis import RATE, audible, level_dbfs, read_wav
@@ -167,7 +168,13 @@ def test_timestamps_continuous_and_on_the_graph_clock_for_60_s(pw_session, playe
     best = np.array([lags[i:i + second].min() for i in range(0, lags.size - second, second)])
     assert np.abs(best).max() <= 40_000_000, f"offset {np.abs(best).max() / 1e6:.1f} ms"
     drift = np.median(best[-10:]) - np.median(best[:10])
-    assert abs(drift) <= 2_000_000, f"drift {drift / 1e6:.2f} ms over 60 s"
+    # Audio that came after its time was filled with silence (packets-late: this process held
+    # up on a busy machine, the graph not) goes after that silence: from then on the stamps
+    # run that much later, never more than the alignment threshold (40 ms; beyond it the
+    # stream re-anchors, with a DISCONT, asserted above). Otherwise they do not drift.
+    late = result["stats"].get_value("packets-late")
+    assert abs(drift) <= (2_000_000 if late == 0 else 40_000_000), (
+        f"drift {drift / 1e6:.2f} ms over 60 s, {late} packets late")
     print(f"lag arrival-PTS: min {lags.min() / 1e6:.2f} ms, max {lags.max() / 1e6:.2f} ms, "
           f"per-second best within {np.abs(best).max() / 1e6:.2f} ms, "
           f"drift {drift / 1e6:.3f} ms over 60 s")
@@ -197,8 +204,8 @@ def test_timestamps_continuous_and_on_the_graph_clock_for_60_s(pw_session, playe
 def test_ten_sources_in_one_pipeline_each_get_only_their_tone(pw_session, players):
     tones = [300 + 97 * i for i in range(10)]
     procs = [players("--freq", f).wait_streaming() for f in tones]
-    branches = " ".join(f"pipewireprocsrc pid={p.pid} ! {CAPS} ! appsink name=sink{i} sync=false"
-                        for i, p in enumerate(procs))
+    branches = " ".join(f"pipewireprocsrc name=src{i} pid={p.pid} ! {CAPS} ! "
+                        f"appsink name=sink{i} sync=false" for i, p in enumerate(procs))
     pipeline = Gst.parse_launch(branches)
     pipeline.set_state(Gst.State.PLAYING)
     captured = [[] for _ in tones]
@@ -211,9 +218,17 @@ def test_ten_sources_in_one_pipeline_each_get_only_their_tone(pw_session, player
             assert sample is not None, f"source {i}: no buffer"
             buf = sample.get_buffer()
             captured[i].append(np.frombuffer(buf.extract_dup(0, buf.get_size()), dtype="<f4"))
+    stats = [pipeline.get_by_name(f"src{i}").get_property("stats") for i in range(len(tones))]
     pipeline.set_state(Gst.State.NULL)
     for i, f in enumerate(tones):
         x = np.concatenate(captured[i]).reshape(-1, 2)[int(0.5 * RATE):, 0]
+        # Where glitches come from: silence the element made (frames-gap-filled while the
+        # audio flows, packets-late) or a player that missed cycles (neither).
+        _, count = wav_analysis.longest_clean_span(x, [f])
+        print(f"source {i} ({f} Hz): {count} glitches, own level "
+              f"{wav_analysis.level_dbfs(x, f, RATE):.2f} dBFS, frames-gap-filled "
+              f"{stats[i].get_value('frames-gap-filled')}, packets-late "
+              f"{stats[i].get_value('packets-late')}")
         assert_only(x, [f], [g for g in tones if g != f])
 
 
@@ -284,8 +299,9 @@ def test_properties_and_stats_from_python(pw_session, players):
     assert seen > 0
     assert 0 <= stats.get_value("frames-pushed") - seen <= 20 * RATE // 1000
     assert stats.get_value("frames-dropped") == 0
-    durations = {b[1] for b in result["buffers"]}
-    assert durations == {20 * Gst.MSECOND}
+    # 20 ms each, but where a hole (a lost graph cycle on a busy machine) cuts a run short.
+    assert_whole_chunks([(b[1], bool(b[4] & Gst.BufferFlags.GAP)) for b in result["buffers"]],
+                        20 * Gst.MSECOND)
 
 
 def test_reference_timestamps_are_the_wall_clock_of_the_first_frame(pw_session, players):

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """What the tests and scripts/demo.sh measure in captured audio (numpy only, no GStreamer)."""
 import pathlib
 
@@ -50,22 +51,30 @@ def audible(x, threshold=1e-3):
     return np.abs(x) > threshold
 
 
-def glitches(x, tones, amplitude=0.5, rate=RATE):
+def glitches(x, tones, amplitude=0.5, rate=RATE, dropout=32):
     """Sample indexes where `x` steps further than a sum of sines at `tones` Hz (each at most
-    `amplitude`) can between two samples: a dropout, a repeat or a splice. A glitch splatters
-    energy over the whole spectrum, so a leak must be judged away from glitches."""
+    `amplitude`) can between two samples (a repeat, a splice, a dropout's edge), and every
+    sample of a run of `dropout` or more near-zero ones (a dropout, whose edges may fall near a
+    zero crossing and make no step). A glitch splatters energy over the whole spectrum, so a
+    leak must be judged away from glitches."""
     bound = sum(2 * amplitude * np.sin(np.pi * f / rate) for f in tones) * 1.05 + 1e-3
-    return np.flatnonzero(np.abs(np.diff(x)) > bound) + 1
+    steps = np.flatnonzero(np.abs(np.diff(x)) > bound) + 1
+    quiet = np.concatenate(([0], (np.abs(x) < 1e-4).astype(np.int8), [0]))
+    edges = np.flatnonzero(np.diff(quiet))
+    runs = [np.arange(a, b) for a, b in zip(edges[::2], edges[1::2]) if b - a >= dropout]
+    return np.unique(np.concatenate([steps] + runs))
 
 
 def longest_clean_span(x, tones, amplitude=0.5, rate=RATE, margin_s=0.005):
-    """The longest part of `x` at least `margin_s` away from any glitch."""
+    """The longest part of `x` at least `margin_s` away from any glitch, and how many glitches
+    (runs of glitching samples) there are."""
     margin = int(margin_s * rate)
     cuts = glitches(x, tones, amplitude, rate)
     starts = np.concatenate(([0], cuts + margin))
     ends = np.concatenate((cuts - margin, [x.size]))
     best = int(np.argmax(ends - starts))
-    return x[max(starts[best], 0):max(ends[best], 0)], cuts.size
+    count = int(cuts.size > 0) + int(np.count_nonzero(np.diff(cuts) > 1))
+    return x[max(starts[best], 0):max(ends[best], 0)], count
 
 
 def assert_only(x, present, absent, played_db, amplitude=0.5, rate=RATE, min_clean_s=0.5):
